@@ -1,0 +1,196 @@
+"""The GraphQL endpoint: authentication, a session per request, GraphQL-over-HTTP semantics.
+
+- `application/graphql-response+json` (when the client accepts it): 400 without `data` on a
+  parse or validation failure, 200 otherwise.
+- `application/json`: 200 for every well-formed GraphQL request (legacy clients).
+- Mutations over GET: 405. Missing or wrong credentials: 401 with `UNAUTHENTICATED`.
+- Every error carries `extensions.code`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSyntaxError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.schema import BaseSchema
+from strawberry.types import ExecutionResult
+
+from api.apikeys import find_api_key
+from api.auth import ANONYMOUS, AuthError, Principal, Role, principal_from_token
+from api.context import Context
+from api.schema.common import ApiErrorCode, CursorCodec
+from core.settings import Settings
+from graph.enums import CustomerStatus
+from graph.models import Customer
+from privacy.fields import FieldCipher
+from privacy.keys import KeyProvider
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def error_body(code: ApiErrorCode | str, message: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": str(code)}}]}
+
+
+def _wants_graphql_response(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return GRAPHQL_RESPONSE in accept
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        provider: KeyProvider,
+    ) -> None:
+        super().__init__(schema, graphql_ide=None if settings.is_prod else "graphiql")
+        self.settings = settings
+        self.sessions = sessions
+        self.provider = provider
+        self.cursors = CursorCodec(provider.secret("cursor"))
+
+    async def authenticate(self, request: Request, session: AsyncSession) -> Principal:
+        header = request.headers.get("authorization")
+        api_key = request.headers.get("x-api-key")
+        principals: list[Principal] = []
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise AuthError("use `Authorization: Bearer <token>`")
+            principals.append(
+                principal_from_token(
+                    self.provider.secret("jwt"), token.strip(), issuer=self.settings.jwt_issuer
+                )
+            )
+        if api_key:
+            row = await find_api_key(session, plaintext=api_key.strip())
+            if row is None:
+                raise AuthError("unknown or revoked API key")
+            principals.append(
+                Principal(subject=f"app:{row.app_name}", roles=frozenset({Role.APP}), app_name=row.app_name)
+            )
+        if not principals:
+            raise AuthError("credentials required: an API key (X-API-Key) or a bearer token")
+        if len(principals) == 1:
+            return principals[0]
+        token_principal, app_principal = principals
+        return Principal(
+            subject=token_principal.subject,
+            roles=token_principal.roles | app_principal.roles,
+            customer_id=token_principal.customer_id,
+            app_name=app_principal.app_name,
+        )
+
+    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        session = self.sessions()
+        request.state.session = session
+        cipher = FieldCipher(session, self.provider)
+        if self._renders_ide(request):
+            principal = ANONYMOUS
+        else:
+            principal = await self.authenticate(request, session)
+        context = Context(
+            request=request, response=response, session=session, settings=self.settings,
+            provider=self.provider, principal=principal, cipher=cipher, cursors=self.cursors,
+        )
+        if principal.customer_id is not None:
+            customer = await context.loaders.customer.load(principal.customer_id)
+            if customer is None or customer.status != CustomerStatus.ACTIVE:
+                raise AuthError("the token's customer does not exist or is not active")
+            context.owner_id = customer.id
+        return context
+
+    def _renders_ide(self, request: Request) -> bool:
+        return (
+            self.graphql_ide is not None
+            and request.method == "GET"
+            and "text/html" in request.headers.get("accept", "")
+            and "query" not in request.query_params
+        )
+
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        try:
+            if context is None:
+                return await super().run(request)
+            return await super().run(request, context=context, root_value=root_value)
+        except AuthError as error:
+            return JSONResponse(
+                error_body(ApiErrorCode.UNAUTHENTICATED, str(error)),
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="loyalgraph"'},
+            )
+        finally:
+            session: AsyncSession | None = getattr(request.state, "session", None)
+            if session is not None:
+                await session.close()
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except Exception as error:
+            reason = getattr(error, "reason", "")
+            if kwargs["request_adapter"].method == "GET" and "GET" in reason:
+                error.status_code = 405  # type: ignore[attr-defined]
+            raise
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        for error in result.errors or []:
+            _tag(error, has_data=result.data is not None)
+        body = process_result(result)
+        request.state.graphql_failed = result.data is None and bool(result.errors)
+        return body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except Exception as error:  # strawberry's HTTPException: malformed request
+            status = getattr(error, "status_code", None)
+            if status is None:
+                raise
+            message = getattr(error, "reason", str(error))
+            response = JSONResponse(
+                error_body(ApiErrorCode.BAD_USER_INPUT, message), status_code=status
+            )
+        else:
+            if _wants_graphql_response(request) and response.media_type == "application/json":
+                response = _as_graphql_response(request, response)
+        await response(scope, receive, send)
+
+
+def _tag(error: GraphQLError, *, has_data: bool) -> None:
+    extensions = error.extensions if error.extensions is not None else {}
+    if "code" in extensions:
+        return
+    if isinstance(error, GraphQLSyntaxError):
+        code = ApiErrorCode.GRAPHQL_PARSE_FAILED
+    elif not has_data and error.path is None:
+        code = ApiErrorCode.GRAPHQL_VALIDATION_FAILED
+    else:
+        code = ApiErrorCode.INTERNAL_SERVER_ERROR
+    error.extensions = {**extensions, "code": code.value}
+
+
+def _as_graphql_response(request: Request, response: Response) -> Response:
+    status = response.status_code
+    if status == 200 and getattr(request.state, "graphql_failed", False):
+        status = 400
+    return Response(
+        content=response.body,
+        status_code=status,
+        media_type=GRAPHQL_RESPONSE,
+        headers={k: v for k, v in response.headers.items() if k.lower() not in {"content-type", "content-length"}},
+    )
+
+

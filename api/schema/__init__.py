@@ -1,0 +1,1 @@
+"""The Strawberry schema, split by domain (customer, events, influence); see build.py."""

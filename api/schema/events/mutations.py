@@ -1,0 +1,166 @@
+"""Event mutations: purchaseRecord, returnRecord, eventRecord (all idempotent)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import strawberry
+
+from api.auth import Role
+from api.context import Info
+from api.schema.access import require_roles
+from api.schema.common import UserError, customer_uuid, from_global_id
+from api.schema.enums import Long
+from api.schema.events.types import EventNode, Purchase, ReturnEvent, event_node
+from api.schema.transaction import in_transaction
+from graph.enums import CampaignAction, Channel, EventType, IdentityKind
+from graph.events import CustomerRef, LineInput, record_event, record_purchase, record_return
+
+RECORDERS = (Role.APP, Role.OPERATOR, Role.ADMIN)
+
+
+@strawberry.input(description="Identify a customer by one identifier instead of an id.")
+class IdentifierInput:
+    kind: IdentityKind
+    value: str
+    source_system: str | None = None
+
+
+@strawberry.input
+class PurchaseLineInput:
+    sku: str
+    category: str
+    quantity: int
+    unit_price_minor: Long
+
+
+@strawberry.input
+class ReturnLineInput:
+    sku: str
+    quantity: int
+
+
+def _ref(customer_id: strawberry.ID | None, identifier: IdentifierInput | None) -> CustomerRef:
+    if customer_id is not None:
+        return CustomerRef(customer_id=customer_uuid(customer_id))
+    if identifier is not None:
+        return CustomerRef(
+            kind=identifier.kind, value=identifier.value, source_system=identifier.source_system
+        )
+    return CustomerRef()
+
+
+@strawberry.input
+class PurchaseRecordInput:
+    channel: Channel
+    lines: list[PurchaseLineInput]
+    idempotency_key: str
+    customer_id: strawberry.ID | None = None
+    identifier: IdentifierInput | None = None
+    currency: str | None = strawberry.field(default=None, description="Defaults to the program currency.")
+    occurred_at: dt.datetime | None = None
+    store_code: str | None = None
+    external_ref: str | None = None
+
+
+@strawberry.type
+class PurchaseRecordPayload:
+    purchase: Purchase | None = None
+    replayed: bool = strawberry.field(default=False, description="True when the key was seen before.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class ReturnRecordInput:
+    purchase_id: strawberry.ID
+    lines: list[ReturnLineInput]
+    channel: Channel
+    idempotency_key: str
+    occurred_at: dt.datetime | None = None
+    store_code: str | None = None
+
+
+@strawberry.type
+class ReturnRecordPayload:
+    return_: ReturnEvent | None = strawberry.field(name="return", default=None)
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class EventRecordInput:
+    type: EventType
+    channel: Channel
+    idempotency_key: str
+    customer_id: strawberry.ID | None = None
+    identifier: IdentifierInput | None = None
+    occurred_at: dt.datetime | None = None
+    store_code: str | None = None
+    topic: str | None = None
+    satisfaction: int | None = None
+    campaign: str | None = None
+    campaign_channel: Channel | None = None
+    action: CampaignAction | None = None
+
+
+@strawberry.type
+class EventRecordPayload:
+    event: EventNode | None = None
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _purchase_uuid(value: str) -> uuid.UUID:
+    return from_global_id(value, expected="Purchase")[1]
+
+
+@strawberry.type
+class EventMutation:
+    @strawberry.mutation
+    async def purchase_record(self, info: Info, input: PurchaseRecordInput) -> PurchaseRecordPayload:
+        require_roles(info, *RECORDERS)
+        ctx = info.context
+        lines = [
+            LineInput(sku=line.sku, category=line.category, quantity=line.quantity,
+                      unit_price_minor=int(line.unit_price_minor))
+            for line in input.lines
+        ]
+        recorded, errors = await in_transaction(info, lambda session: record_purchase(
+            session, ctx.cipher, customer=_ref(input.customer_id, input.identifier),
+            channel=input.channel, lines=lines, idempotency_key=input.idempotency_key,
+            currency=input.currency or ctx.settings.currency, occurred_at=input.occurred_at,
+            store_code=input.store_code, external_ref=input.external_ref,
+        ))
+        if recorded is None:
+            return PurchaseRecordPayload(errors=errors)
+        return PurchaseRecordPayload(purchase=Purchase.from_row(recorded.event), replayed=recorded.replayed)
+
+    @strawberry.mutation
+    async def return_record(self, info: Info, input: ReturnRecordInput) -> ReturnRecordPayload:
+        require_roles(info, *RECORDERS)
+        purchase_id = _purchase_uuid(input.purchase_id)
+        lines = [LineInput(sku=line.sku, quantity=line.quantity) for line in input.lines]
+        recorded, errors = await in_transaction(info, lambda session: record_return(
+            session, purchase_id=purchase_id, channel=input.channel, lines=lines,
+            idempotency_key=input.idempotency_key, occurred_at=input.occurred_at,
+            store_code=input.store_code,
+        ))
+        if recorded is None:
+            return ReturnRecordPayload(errors=errors)
+        return ReturnRecordPayload(return_=ReturnEvent.from_row(recorded.event), replayed=recorded.replayed)
+
+    @strawberry.mutation(description="Record a visit, a contact-centre interaction or a campaign response.")
+    async def event_record(self, info: Info, input: EventRecordInput) -> EventRecordPayload:
+        require_roles(info, *RECORDERS)
+        ctx = info.context
+        recorded, errors = await in_transaction(info, lambda session: record_event(
+            session, ctx.cipher, customer=_ref(input.customer_id, input.identifier),
+            type=input.type, channel=input.channel, idempotency_key=input.idempotency_key,
+            occurred_at=input.occurred_at, store_code=input.store_code, topic=input.topic,
+            satisfaction=input.satisfaction, campaign=input.campaign,
+            campaign_channel=input.campaign_channel, action=input.action,
+        ))
+        if recorded is None:
+            return EventRecordPayload(errors=errors)
+        return EventRecordPayload(event=event_node(recorded.event), replayed=recorded.replayed)

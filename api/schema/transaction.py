@@ -1,0 +1,46 @@
+"""The mutation boundary: one transaction per mutation, business failures as payload errors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.context import Info
+from api.schema.common import UserError, user_error
+from core.errors import DomainError
+
+T = TypeVar("T")
+
+
+async def in_transaction(
+    info: Info, work: Callable[[AsyncSession], Awaitable[T]]
+) -> tuple[T | None, list[UserError]]:
+    """Run `work` and commit; on a DomainError roll back and return it as a `UserError`.
+
+    Anything else (a bug, a lost connection) also rolls back and propagates as a top-level error.
+    Loaders and the cipher's key cache are renewed either way, so the payload reads what was
+    committed and never a key from a rolled-back transaction.
+    """
+    session = info.context.session
+    try:
+        result = await work(session)
+        await session.commit()
+    except DomainError as error:
+        await session.rollback()
+        return None, [user_error(error)]
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        info.context.reset()
+    return result, []
+
+
+def as_graphql_error(error: DomainError) -> GraphQLError:
+    """A domain error raised by a query, as a top-level error with its code."""
+    return GraphQLError(
+        error.message, extensions={"code": str(error.code), "field": error.field or []}
+    )

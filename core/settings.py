@@ -1,0 +1,78 @@
+"""Settings from the environment. All local state lives under one data directory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class SettingsError(ValueError):
+    """A setting in the environment has a value we cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path
+    database_url: str
+    keyring_path: Path
+    mlflow_tracking_uri: str
+    exports_dir: Path
+    env: Environment
+    currency: str
+    jwt_issuer: str = "loyalgraph"
+    jwt_ttl_seconds: int = 3600
+
+    @property
+    def is_prod(self) -> bool:
+        return self.env is Environment.PROD
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read every LOYALGRAPH_* variable; each part of the state may be moved on its own."""
+        env = dict(os.environ if environ is None else environ)
+        home = Path(env.get("LOYALGRAPH_HOME", "var")).expanduser().resolve()
+        raw_env = env.get("LOYALGRAPH_ENV", "dev").lower()
+        try:
+            environment = Environment(raw_env)
+        except ValueError:
+            raise SettingsError(
+                f"LOYALGRAPH_ENV must be one of {[e.value for e in Environment]}, got {raw_env!r}"
+            ) from None
+        currency = env.get("LOYALGRAPH_CURRENCY", "RUB").upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise SettingsError("LOYALGRAPH_CURRENCY must be an ISO 4217 code such as RUB")
+        return cls(
+            home=home,
+            database_url=env.get("LOYALGRAPH_DATABASE_URL", f"sqlite:///{home / 'loyalgraph.db'}"),
+            keyring_path=Path(env.get("LOYALGRAPH_KEYRING", str(home / "keyring.json"))),
+            mlflow_tracking_uri=env.get(
+                "LOYALGRAPH_MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"
+            ),
+            exports_dir=Path(env.get("LOYALGRAPH_EXPORTS_DIR", str(home / "exports"))),
+            env=environment,
+            currency=currency,
+        )
+
+    def ensure_dirs(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.keyring_path.parent.mkdir(parents=True, exist_ok=True)
+        self.exports_dir.mkdir(parents=True, exist_ok=True)
+        if self.database_url.startswith("sqlite"):
+            db_path = sqlite_path(self.database_url)
+            if db_path is not None:
+                db_path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a sqlite URL, or None for an in-memory database."""
+    _, _, rest = url.partition(":///")
+    if not rest or rest == ":memory:":
+        return None
+    return Path(rest)

@@ -1,0 +1,332 @@
+"""Customers and their identifiers: registration, lookup, linking, profile encryption.
+
+Service functions take keyword-only arguments and an explicit session; they flush, never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import utcnow
+from graph.enums import Channel, CustomerStatus, IdentityKind
+from graph.errors import GraphErrorCode, graph_error
+from graph.identity import normalise
+from graph.models import Customer, Identity
+from privacy.fields import FieldCipher
+
+PROFILE_FIELDS = {
+    "first_name": "first_name_ct",
+    "last_name": "last_name_ct",
+    "birth_date": "birth_date_ct",
+    "address": "address_ct",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    first_name: str | None
+    last_name: str | None
+    birth_date: date | None
+    address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierInput:
+    kind: IdentityKind
+    value: str
+    source_system: str | None = None
+    verified: bool = False
+    field: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterResult:
+    customer: Customer
+    created: bool
+
+
+def owner_of(customer: Customer) -> uuid.UUID:
+    """The id that represents this customer in the graph: itself, or its survivor."""
+    return customer.survivor_id or customer.id
+
+
+async def get_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+    """The customer by id, resolved to its survivor when it was merged (old ids keep working)."""
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise graph_error(GraphErrorCode.CUSTOMER_NOT_FOUND, "no such customer", "customerId")
+    if customer.survivor_id is not None:
+        survivor = await session.get(Customer, customer.survivor_id)
+        assert survivor is not None
+        return survivor
+    return customer
+
+
+async def get_active_customer(
+    session: AsyncSession, customer_id: uuid.UUID, *field: str
+) -> Customer:
+    customer = await get_customer(session, customer_id)
+    if customer.status != CustomerStatus.ACTIVE:
+        raise graph_error(
+            GraphErrorCode.CUSTOMER_NOT_ACTIVE, "the customer is not active", *(field or ("customerId",))
+        )
+    return customer
+
+
+async def find_by_identifier(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    kind: IdentityKind,
+    value: str,
+    source_system: str | None = None,
+    field: tuple[str, ...] = ("value",),
+) -> Customer | None:
+    """Resolve an identifier in any spelling to the (surviving) customer that holds it.
+
+    A verified holder wins; otherwise the most recently seen unverified holder.
+    """
+    normalised = normalise(kind, value, source_system=source_system, field=field)
+    index = cipher.blind_index(kind=kind, value=normalised)
+    identity = (
+        await session.execute(
+            select(Identity)
+            .where(Identity.kind == kind, Identity.value_index == index)  # type: ignore[arg-type]
+            .order_by(Identity.verified.desc(), Identity.last_seen.desc())  # type: ignore[attr-defined]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if identity is None:
+        return None
+    return await get_customer(session, identity.customer_id)
+
+
+async def _verified_holders(
+    session: AsyncSession, indexes: list[tuple[str, str]]
+) -> dict[tuple[str, str], uuid.UUID]:
+    """(kind, blind index) → owner id, for the verified identities among the given ones."""
+    if not indexes:
+        return {}
+    owner = func.coalesce(Customer.survivor_id, Customer.id)
+    rows = await session.execute(
+        select(Identity.kind, Identity.value_index, owner)
+        .join(Customer, Customer.id == Identity.customer_id)  # type: ignore[arg-type]
+        .where(
+            Identity.verified.is_(True),  # type: ignore[attr-defined]
+            or_(*(
+                (Identity.kind == kind) & (Identity.value_index == index)  # type: ignore[arg-type]
+                for kind, index in indexes
+            )),
+        )
+    )
+    return {(kind, index): holder for kind, index, holder in rows.all()}
+
+
+async def _add_identity(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    customer: Customer,
+    kind: IdentityKind,
+    normalised: str,
+    source_system: str | None,
+    verified: bool,
+    channel: Channel,
+    now: datetime,
+) -> Identity:
+    index = cipher.blind_index(kind=kind, value=normalised)
+    existing = (
+        await session.execute(
+            select(Identity)
+            .join(Customer, Customer.id == Identity.customer_id)  # type: ignore[arg-type]
+            .where(
+                Identity.kind == kind,  # type: ignore[arg-type]
+                Identity.value_index == index,  # type: ignore[arg-type]
+                or_(Customer.id == customer.id, Customer.survivor_id == customer.id),  # type: ignore[arg-type]
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        existing.last_seen = now
+        existing.verified = existing.verified or verified
+        return existing
+    identity = Identity(
+        customer_id=customer.id,
+        kind=kind,
+        source_system=source_system.strip().lower() if source_system else None,
+        value_index=index,
+        verified=verified,
+        channel=channel,
+        first_seen=now,
+        last_seen=now,
+    )
+    identity.value_ct = await cipher.encrypt(
+        customer.id, table="identity", column="value_ct", row_id=identity.id, value=normalised
+    )
+    session.add(identity)
+    return identity
+
+
+async def set_profile_field(
+    cipher: FieldCipher, customer: Customer, name: str, value: str | None
+) -> None:
+    column = PROFILE_FIELDS[name]
+    blob = await cipher.encrypt(
+        customer.id, table="customer", column=column, row_id=customer.id, value=value
+    )
+    setattr(customer, column, blob)
+
+
+async def decrypt_profile(cipher: FieldCipher, customer: Customer) -> Profile:
+    values: dict[str, str | None] = {}
+    await cipher.preload(getattr(customer, column) for column in PROFILE_FIELDS.values())
+    for name, column in PROFILE_FIELDS.items():
+        values[name] = await cipher.decrypt(
+            table="customer", column=column, row_id=customer.id, blob=getattr(customer, column)
+        )
+    birth = values["birth_date"]
+    return Profile(
+        first_name=values["first_name"],
+        last_name=values["last_name"],
+        birth_date=date.fromisoformat(birth) if birth else None,
+        address=values["address"],
+    )
+
+
+def _clean_name(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        return None
+    if len(cleaned) > 100:
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "at most 100 characters", field)
+    return cleaned
+
+
+async def register_customer(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    channel: Channel,
+    phone: str | None = None,
+    email: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    birth_date: date | None = None,
+    address: str | None = None,
+    external_id: str | None = None,
+    external_system: str | None = None,
+    loyalty_card: str | None = None,
+    phone_verified: bool = True,
+    email_verified: bool = True,
+    now: datetime | None = None,
+) -> RegisterResult:
+    """Register a customer, or attach to the one that already holds a verified identifier.
+
+    Identifiers are normalised first, so `8 (916) 123-45-67` and `+79161234567` are the same
+    phone. An identifier that is only unverified on an existing customer never attaches.
+    Profile fields of an existing customer are filled where empty, never overwritten.
+    """
+    now = now or utcnow()
+    wanted: list[IdentifierInput] = []
+    if phone is not None:
+        wanted.append(IdentifierInput(IdentityKind.PHONE, phone, None, phone_verified, ("phone",)))
+    if email is not None:
+        wanted.append(IdentifierInput(IdentityKind.EMAIL, email, None, email_verified, ("email",)))
+    if loyalty_card is not None:
+        wanted.append(IdentifierInput(IdentityKind.LOYALTY_CARD, loyalty_card, None, True, ("loyaltyCard",)))
+    if external_id is not None:
+        wanted.append(
+            IdentifierInput(
+                IdentityKind.EXTERNAL_ID, external_id, external_system or channel.lower(), True,
+                ("externalId",),
+            )
+        )
+    if not wanted:
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, "a customer needs a phone, e-mail, card or external id"
+        )
+    if birth_date is not None and not (date(1900, 1, 1) <= birth_date <= now.date()):
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "birth date out of range", "birthDate")
+    names = {
+        "first_name": _clean_name(first_name, "firstName"),
+        "last_name": _clean_name(last_name, "lastName"),
+        "address": _clean_name(address, "address"),
+        "birth_date": birth_date.isoformat() if birth_date else None,
+    }
+    normalised = [
+        (item, normalise(item.kind, item.value, source_system=item.source_system, field=item.field))
+        for item in wanted
+    ]
+    indexed = [
+        (item, value, cipher.blind_index(kind=item.kind, value=value)) for item, value in normalised
+    ]
+    holders = await _verified_holders(
+        session, [(item.kind.value, index) for item, _, index in indexed if item.verified]
+    )
+    owners = set(holders.values())
+    if len(owners) > 1:
+        raise graph_error(
+            GraphErrorCode.IDENTIFIER_CONFLICT,
+            "these identifiers belong to different customers; ask staff to merge them",
+        )
+    created = not owners
+    if owners:
+        customer = await get_active_customer(session, owners.pop())
+    else:
+        customer = Customer(registered_channel=channel, created_at=now, updated_at=now)
+        session.add(customer)
+        await session.flush()
+    for name, value in names.items():
+        if value is not None and getattr(customer, PROFILE_FIELDS[name]) is None:
+            await set_profile_field(cipher, customer, name, value)
+    for item, value, index in indexed:
+        holder = holders.get((item.kind.value, index))
+        verified = item.verified and (holder is None or holder == customer.id)
+        await _add_identity(
+            session, cipher, customer=customer, kind=item.kind, normalised=value,
+            source_system=item.source_system, verified=verified, channel=channel, now=now,
+        )
+    customer.updated_at = now
+    await session.flush()
+    return RegisterResult(customer=customer, created=created)
+
+
+async def link_identity(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    customer_id: uuid.UUID,
+    kind: IdentityKind,
+    value: str,
+    channel: Channel,
+    source_system: str | None = None,
+    verified: bool = False,
+    now: datetime | None = None,
+) -> Identity:
+    """Attach an identifier to a customer. A verified identifier held by another customer is a
+    conflict (staff merge the two instead); an unverified one is simply recorded."""
+    now = now or utcnow()
+    customer = await get_active_customer(session, customer_id)
+    normalised = normalise(kind, value, source_system=source_system, field=("value",))
+    if verified:
+        index = cipher.blind_index(kind=kind, value=normalised)
+        holder = (await _verified_holders(session, [(kind.value, index)])).get((kind.value, index))
+        if holder is not None and holder != customer.id:
+            raise graph_error(
+                GraphErrorCode.IDENTIFIER_CONFLICT,
+                "this verified identifier belongs to another customer",
+                "value",
+            )
+    identity = await _add_identity(
+        session, cipher, customer=customer, kind=kind, normalised=normalised,
+        source_system=source_system, verified=verified, channel=channel, now=now,
+    )
+    await session.flush()
+    return identity

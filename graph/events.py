@@ -1,0 +1,370 @@
+"""Recording business events: purchases, returns, visits, contacts, campaign responses.
+
+Events are append-only. Every recording function takes an idempotency key: a retry with the
+same key and the same request returns the first event; the same key with another request is
+an error. The key is unique in the database, so two concurrent retries cannot both insert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import as_utc, utcnow
+from graph.customers import find_by_identifier, get_active_customer
+from graph.enums import CampaignAction, Channel, EventType, IdentityKind, ReferralStatus
+from graph.errors import GraphErrorCode, graph_error
+from graph.models import Customer, Event, EventLine, Referral, Store
+from privacy.fields import FieldCipher
+
+MAX_LINES = 500
+MAX_QUANTITY = 100_000
+MAX_UNIT_PRICE_MINOR = 10**12
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRef:
+    """Who an event is for: a customer id, or an identifier that resolves to one."""
+
+    customer_id: uuid.UUID | None = None
+    kind: IdentityKind | None = None
+    value: str | None = None
+    source_system: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineInput:
+    sku: str
+    quantity: int
+    category: str = ""
+    unit_price_minor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    event: Event
+    replayed: bool
+
+
+def request_hash(payload: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def resolve_ref(session: AsyncSession, cipher: FieldCipher, ref: CustomerRef) -> Customer:
+    if ref.customer_id is not None:
+        return await get_active_customer(session, ref.customer_id)
+    if ref.kind is None or ref.value is None:
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "give a customerId or an identifier", "customerId")
+    customer = await find_by_identifier(
+        session, cipher, kind=ref.kind, value=ref.value, source_system=ref.source_system,
+        field=("identifier", "value"),
+    )
+    if customer is None:
+        raise graph_error(GraphErrorCode.CUSTOMER_NOT_FOUND, "no customer holds this identifier", "identifier")
+    return await get_active_customer(session, customer.id, "identifier")
+
+
+async def _replay(session: AsyncSession, key: str, digest: str) -> Event | None:
+    existing = (
+        await session.execute(select(Event).where(Event.idempotency_key == key))  # type: ignore[arg-type]
+    ).scalar_one_or_none()
+    if existing is None:
+        return None
+    if existing.request_hash != digest:
+        raise graph_error(
+            GraphErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "this idempotency key was used for a different request",
+            "idempotencyKey",
+        )
+    return existing
+
+
+async def _insert(
+    session: AsyncSession, event: Event, lines: list[EventLine], key: str, digest: str
+) -> Recorded:
+    """Insert under a savepoint; a concurrent insert with the same key becomes a replay."""
+    try:
+        async with session.begin_nested():
+            session.add(event)
+            await session.flush()
+            for line in lines:
+                line.event_id = event.id
+            session.add_all(lines)
+            await session.flush()
+    except IntegrityError:
+        replay = await _replay(session, key, digest)
+        if replay is None:
+            raise
+        return Recorded(replay, replayed=True)
+    return Recorded(event, replayed=False)
+
+
+def _check_key(key: str) -> str:
+    key = key.strip()
+    if not 8 <= len(key) <= 200:
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "an idempotency key has 8-200 characters", "idempotencyKey")
+    return key
+
+
+def _check_time(occurred_at: datetime | None, now: datetime) -> datetime:
+    when = as_utc(occurred_at) if occurred_at else now
+    if when > now + CLOCK_SKEW:
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "the event is in the future", "occurredAt")
+    return when
+
+
+def _check_currency(currency: str) -> str:
+    code = currency.strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "currency is an ISO 4217 code", "currency")
+    return code
+
+
+async def _store_id(session: AsyncSession, code: str | None) -> uuid.UUID | None:
+    if code is None:
+        return None
+    store = (
+        await session.execute(select(Store.id).where(Store.code == code))  # type: ignore[arg-type]
+    ).scalar_one_or_none()
+    if store is None:
+        raise graph_error(GraphErrorCode.STORE_NOT_FOUND, "no store with this code", "storeCode")
+    return store
+
+
+def _check_lines(lines: list[LineInput], *, priced: bool) -> None:
+    if not 1 <= len(lines) <= MAX_LINES:
+        raise graph_error(GraphErrorCode.INVALID_INPUT, f"1 to {MAX_LINES} lines", "lines")
+    for position, line in enumerate(lines):
+        at = ("lines", str(position))
+        if not line.sku.strip() or len(line.sku) > 64:
+            raise graph_error(GraphErrorCode.INVALID_INPUT, "a sku has 1-64 characters", *at, "sku")
+        if not 0 < line.quantity <= MAX_QUANTITY:
+            raise graph_error(GraphErrorCode.INVALID_INPUT, "quantity must be positive", *at, "quantity")
+        if priced and not 0 <= line.unit_price_minor <= MAX_UNIT_PRICE_MINOR:
+            raise graph_error(
+                GraphErrorCode.INVALID_INPUT, "price must not be negative", *at, "unitPriceMinor"
+            )
+        if priced and len(line.category) > 64:
+            raise graph_error(GraphErrorCode.INVALID_INPUT, "a category has at most 64 characters", *at, "category")
+
+
+async def _convert_referral(session: AsyncSession, customer: Customer, event: Event) -> None:
+    """The referee's first purchase converts the referral that brought them."""
+    members = select(Customer.id).where(
+        or_(Customer.id == customer.id, Customer.survivor_id == customer.id)  # type: ignore[arg-type]
+    )
+    earlier = (
+        await session.execute(
+            select(func.count())
+            .select_from(Event)
+            .where(
+                Event.customer_id.in_(members),  # type: ignore[attr-defined]
+                Event.type == EventType.PURCHASE,  # type: ignore[arg-type]
+                Event.id != event.id,  # type: ignore[arg-type]
+            )
+        )
+    ).scalar_one()
+    if earlier:
+        return
+    await session.execute(
+        update(Referral)
+        .where(
+            Referral.referee_id.in_(members),  # type: ignore[union-attr]
+            Referral.status == ReferralStatus.REGISTERED,  # type: ignore[arg-type]
+        )
+        .values(status=ReferralStatus.CONVERTED, converted_at=event.occurred_at)
+    )
+
+
+async def record_purchase(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    customer: CustomerRef,
+    channel: Channel,
+    lines: list[LineInput],
+    idempotency_key: str,
+    currency: str,
+    occurred_at: datetime | None = None,
+    store_code: str | None = None,
+    external_ref: str | None = None,
+    now: datetime | None = None,
+) -> Recorded:
+    now = now or utcnow()
+    key = _check_key(idempotency_key)
+    digest = request_hash({
+        "op": "purchase", "customer": asdict(customer), "channel": channel, "currency": currency,
+        "lines": [asdict(line) for line in lines], "occurred_at": occurred_at,
+        "store": store_code, "ref": external_ref,
+    })
+    replay = await _replay(session, key, digest)
+    if replay is not None:
+        return Recorded(replay, replayed=True)
+    _check_lines(lines, priced=True)
+    when = _check_time(occurred_at, now)
+    code = _check_currency(currency)
+    buyer = await resolve_ref(session, cipher, customer)
+    event = Event(
+        customer_id=buyer.id, type=EventType.PURCHASE, channel=channel,
+        store_id=await _store_id(session, store_code), occurred_at=when, recorded_at=now,
+        idempotency_key=key, request_hash=digest, external_ref=external_ref, currency=code,
+        amount_minor=sum(line.quantity * line.unit_price_minor for line in lines),
+    )
+    rows = [
+        EventLine(
+            event_id=event.id, line_no=number, sku=line.sku.strip(), category=line.category.strip(),
+            quantity=line.quantity, unit_price_minor=line.unit_price_minor,
+        )
+        for number, line in enumerate(lines, start=1)
+    ]
+    recorded = await _insert(session, event, rows, key, digest)
+    if not recorded.replayed:
+        await _convert_referral(session, buyer, event)
+    return recorded
+
+
+async def record_return(
+    session: AsyncSession,
+    *,
+    purchase_id: uuid.UUID,
+    channel: Channel,
+    lines: list[LineInput],
+    idempotency_key: str,
+    occurred_at: datetime | None = None,
+    store_code: str | None = None,
+    now: datetime | None = None,
+) -> Recorded:
+    """Return part of a purchase. Quantities are checked against what was bought minus what
+    was already returned; refunds are priced at the purchase's own prices."""
+    now = now or utcnow()
+    key = _check_key(idempotency_key)
+    digest = request_hash({
+        "op": "return", "purchase": purchase_id, "channel": channel,
+        "lines": [(line.sku, line.quantity) for line in lines], "occurred_at": occurred_at,
+        "store": store_code,
+    })
+    replay = await _replay(session, key, digest)
+    if replay is not None:
+        return Recorded(replay, replayed=True)
+    _check_lines(lines, priced=False)
+    when = _check_time(occurred_at, now)
+    purchase = (
+        await session.execute(
+            select(Event).where(Event.id == purchase_id).with_for_update()  # type: ignore[arg-type]
+        )
+    ).scalar_one_or_none()
+    if purchase is None or purchase.type != EventType.PURCHASE:
+        raise graph_error(GraphErrorCode.PURCHASE_NOT_FOUND, "no such purchase", "purchaseId")
+    if when < purchase.occurred_at:
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "a return cannot precede its purchase", "occurredAt")
+    bought = (
+        await session.execute(
+            select(EventLine).where(EventLine.event_id == purchase.id).order_by(EventLine.line_no)  # type: ignore[arg-type]
+        )
+    ).scalars().all()
+    returned_rows = await session.execute(
+        select(EventLine.sku, func.sum(EventLine.quantity))
+        .join(Event, Event.id == EventLine.event_id)  # type: ignore[arg-type]
+        .where(Event.purchase_id == purchase.id)  # type: ignore[arg-type]
+        .group_by(EventLine.sku)
+    )
+    returned: dict[str, int] = defaultdict(int, {sku: int(qty) for sku, qty in returned_rows.all()})
+    available: dict[str, int] = defaultdict(int)
+    for line in bought:
+        available[line.sku] += line.quantity
+    rows: list[EventLine] = []
+    amount = 0
+    for position, line in enumerate(lines):
+        sku = line.sku.strip()
+        left = available[sku] - returned[sku]
+        if line.quantity > left:
+            raise graph_error(
+                GraphErrorCode.RETURN_EXCEEDS_PURCHASE,
+                f"only {max(left, 0)} of this sku can still be returned",
+                "lines", str(position), "quantity",
+            )
+        # Price the returned units line by line, skipping units returned earlier.
+        skip, need = returned[sku], line.quantity
+        for source in bought:
+            if source.sku != sku or need == 0:
+                continue
+            usable = source.quantity - min(skip, source.quantity)
+            skip = max(0, skip - source.quantity)
+            take = min(usable, need)
+            if take:
+                rows.append(EventLine(
+                    event_id=purchase.id, line_no=len(rows) + 1, sku=sku, category=source.category,
+                    quantity=take, unit_price_minor=source.unit_price_minor,
+                ))
+                amount += take * source.unit_price_minor
+                need -= take
+        returned[sku] += line.quantity
+    event = Event(
+        customer_id=purchase.customer_id, type=EventType.RETURN, channel=channel,
+        store_id=await _store_id(session, store_code), occurred_at=when, recorded_at=now,
+        idempotency_key=key, request_hash=digest, currency=purchase.currency,
+        amount_minor=amount, purchase_id=purchase.id,
+    )
+    return await _insert(session, event, rows, key, digest)
+
+
+async def record_event(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    customer: CustomerRef,
+    type: EventType,
+    channel: Channel,
+    idempotency_key: str,
+    occurred_at: datetime | None = None,
+    store_code: str | None = None,
+    topic: str | None = None,
+    satisfaction: int | None = None,
+    campaign: str | None = None,
+    campaign_channel: Channel | None = None,
+    action: CampaignAction | None = None,
+    now: datetime | None = None,
+) -> Recorded:
+    """Visits, contact-centre interactions and campaign responses."""
+    now = now or utcnow()
+    key = _check_key(idempotency_key)
+    digest = request_hash({
+        "op": "event", "customer": asdict(customer), "type": type, "channel": channel,
+        "occurred_at": occurred_at, "store": store_code, "topic": topic,
+        "satisfaction": satisfaction, "campaign": campaign, "campaign_channel": campaign_channel,
+        "action": action,
+    })
+    replay = await _replay(session, key, digest)
+    if replay is not None:
+        return Recorded(replay, replayed=True)
+    if type in {EventType.PURCHASE, EventType.RETURN}:
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, "use purchaseRecord or returnRecord for this type", "type"
+        )
+    if type is EventType.CONTACT:
+        if not topic or len(topic) > 100:
+            raise graph_error(GraphErrorCode.INVALID_INPUT, "a contact needs a topic (1-100 characters)", "topic")
+        if satisfaction is not None and not 1 <= satisfaction <= 5:
+            raise graph_error(GraphErrorCode.INVALID_INPUT, "satisfaction is 1 to 5", "satisfaction")
+    if type is EventType.CAMPAIGN_RESPONSE and (not campaign or action is None or len(campaign) > 100):
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, "a campaign response needs a campaign and an action", "campaign"
+        )
+    when = _check_time(occurred_at, now)
+    who = await resolve_ref(session, cipher, customer)
+    event = Event(
+        customer_id=who.id, type=type, channel=channel,
+        store_id=await _store_id(session, store_code), occurred_at=when, recorded_at=now,
+        idempotency_key=key, request_hash=digest, topic=topic, satisfaction=satisfaction,
+        campaign=campaign, campaign_channel=campaign_channel, action=action,
+    )
+    return await _insert(session, event, [], key, digest)

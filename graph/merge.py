@@ -1,0 +1,151 @@
+"""Merging duplicate customers and undoing it exactly.
+
+A merge never moves identities or events: it points the merged customer (and anything that was
+already merged into it) at the survivor, and fills the survivor's empty profile fields from the
+merged customer. The merge record keeps what it changed, so an unmerge restores both customers
+as they were, even after later merges of the survivor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import utcnow
+from graph.customers import PROFILE_FIELDS, get_active_customer
+from graph.enums import CustomerStatus
+from graph.errors import GraphErrorCode, graph_error
+from graph.models import Customer, MergeRecord
+from privacy.fields import FieldCipher
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    survivor: Customer
+    merged: Customer
+    record: MergeRecord
+
+
+def _digest(blob: bytes | None) -> str | None:
+    return None if blob is None else hashlib.sha256(blob).hexdigest()
+
+
+def choose_survivor(first: Customer, second: Customer) -> tuple[Customer, Customer]:
+    """Survivorship when staff do not choose: the longest-standing customer survives."""
+    if (second.created_at, str(second.id)) < (first.created_at, str(first.id)):
+        return second, first
+    return first, second
+
+
+async def merge_customers(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    customer_ids: list[uuid.UUID],
+    survivor_id: uuid.UUID | None,
+    actor: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> MergeResult:
+    now = now or utcnow()
+    if len(customer_ids) != 2:
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "merge exactly two customers", "customerIds")
+    first = await get_active_customer(session, customer_ids[0], "customerIds", "0")
+    second = await get_active_customer(session, customer_ids[1], "customerIds", "1")
+    if first.id == second.id:
+        raise graph_error(GraphErrorCode.SAME_CUSTOMER, "these ids are one customer already", "customerIds")
+    if survivor_id is None:
+        survivor, merged = choose_survivor(first, second)
+    else:
+        chosen = await get_active_customer(session, survivor_id, "survivorId")
+        if chosen.id not in {first.id, second.id}:
+            raise graph_error(
+                GraphErrorCode.INVALID_INPUT, "the survivor must be one of the two", "survivorId"
+            )
+        survivor, merged = (first, second) if chosen.id == first.id else (second, first)
+
+    absorbed = [
+        str(row)
+        for row in (
+            await session.execute(select(Customer.id).where(Customer.survivor_id == merged.id))  # type: ignore[arg-type]
+        ).scalars()
+    ]
+    if absorbed:
+        await session.execute(
+            update(Customer)
+            .where(Customer.survivor_id == merged.id)  # type: ignore[arg-type]
+            .values(survivor_id=survivor.id)
+        )
+    filled: dict[str, str] = {}
+    for column in PROFILE_FIELDS.values():
+        if getattr(survivor, column) is None and getattr(merged, column) is not None:
+            value = await cipher.decrypt(
+                table="customer", column=column, row_id=merged.id, blob=getattr(merged, column)
+            )
+            if value is None:
+                continue
+            blob = await cipher.encrypt(
+                survivor.id, table="customer", column=column, row_id=survivor.id, value=value
+            )
+            setattr(survivor, column, blob)
+            filled[column] = _digest(blob) or ""
+    merged.survivor_id = survivor.id
+    merged.status = CustomerStatus.MERGED
+    merged.updated_at = survivor.updated_at = now
+    record = MergeRecord(
+        survivor_id=survivor.id,
+        merged_id=merged.id,
+        actor=actor,
+        reason=reason,
+        details={"absorbed": absorbed, "filled": filled},
+        created_at=now,
+    )
+    session.add(record)
+    await session.flush()
+    return MergeResult(survivor=survivor, merged=merged, record=record)
+
+
+async def unmerge_customer(
+    session: AsyncSession, *, customer_id: uuid.UUID, actor: str, now: datetime | None = None
+) -> MergeResult:
+    """Undo the merge of `customer_id` into its survivor."""
+    now = now or utcnow()
+    merged = await session.get(Customer, customer_id)
+    if merged is None:
+        raise graph_error(GraphErrorCode.CUSTOMER_NOT_FOUND, "no such customer", "customerId")
+    record = (
+        await session.execute(
+            select(MergeRecord)
+            .where(MergeRecord.merged_id == customer_id, MergeRecord.undone_at.is_(None))  # type: ignore[arg-type, union-attr]
+            .order_by(MergeRecord.created_at.desc())  # type: ignore[attr-defined]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if merged.status != CustomerStatus.MERGED or record is None:
+        raise graph_error(GraphErrorCode.NOT_MERGED, "this customer is not merged", "customerId")
+    root = merged.survivor_id
+    merged.survivor_id = None
+    merged.status = CustomerStatus.ACTIVE
+    merged.updated_at = now
+    absorbed = [uuid.UUID(value) for value in record.details.get("absorbed", [])]
+    if absorbed:
+        await session.execute(
+            update(Customer)
+            .where(Customer.id.in_(absorbed), Customer.survivor_id == root)  # type: ignore[attr-defined]
+            .values(survivor_id=merged.id)
+        )
+    survivor = await session.get(Customer, record.survivor_id)
+    assert survivor is not None
+    for column, digest in record.details.get("filled", {}).items():
+        if _digest(getattr(survivor, column)) == digest:
+            setattr(survivor, column, None)
+    survivor.updated_at = now
+    record.undone_at = now
+    record.undone_by = actor
+    await session.flush()
+    return MergeResult(survivor=survivor, merged=merged, record=record)

@@ -1,0 +1,338 @@
+"""Batched reads for the API's DataLoaders: one statement per relation, whatever the page size.
+
+Every function is keyed by owner ids (a customer that is not merged). A survivor sees the rows
+of every customer merged into it through `member_owner`, without rows ever being moved.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from graph.enums import CustomerStatus, EventType
+from graph.models import (
+    Customer,
+    Event,
+    EventLine,
+    Identity,
+    Referral,
+    Review,
+    ReviewVote,
+    SocialProfile,
+)
+
+T = TypeVar("T")
+OWNER = func.coalesce(Customer.survivor_id, Customer.id).label("owner")
+
+
+def _members(owners: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    return or_(Customer.id.in_(owners), Customer.survivor_id.in_(owners))  # type: ignore[attr-defined, union-attr]
+
+
+def _group(rows: Sequence[Any]) -> dict[uuid.UUID, list[Any]]:
+    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for entity, owner in rows:
+        grouped[owner].append(entity)
+    return grouped
+
+
+async def customers_by_ids(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Customer]:
+    """Customers by id, each resolved to its survivor (two statements at most)."""
+    rows = (await session.execute(select(Customer).where(Customer.id.in_(ids)))).scalars().all()  # type: ignore[attr-defined]
+    found = {row.id: row for row in rows}
+    survivors = {row.survivor_id for row in rows if row.survivor_id is not None} - found.keys()
+    if survivors:
+        extra = (
+            await session.execute(select(Customer).where(Customer.id.in_(survivors)))  # type: ignore[attr-defined]
+        ).scalars().all()
+        found.update({row.id: row for row in extra})
+    return {
+        key: found[row.survivor_id] if row.survivor_id else row
+        for key, row in ((key, found[key]) for key in ids if key in found)
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFilter:
+    status: CustomerStatus | None = None
+    registered_channel: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+async def customers_page(
+    session: AsyncSession,
+    *,
+    first: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    filter: CustomerFilter,
+) -> list[Customer]:
+    """Up to `first + 1` customers in registration order (the extra one tells `hasNextPage`).
+    Merged customers are hidden: their survivor stands for them."""
+    query = select(Customer).where(Customer.survivor_id.is_(None))  # type: ignore[union-attr]
+    if filter.status is not None:
+        query = query.where(Customer.status == filter.status)  # type: ignore[arg-type]
+    if filter.registered_channel is not None:
+        query = query.where(Customer.registered_channel == filter.registered_channel)  # type: ignore[arg-type]
+    if filter.created_after is not None:
+        query = query.where(Customer.created_at >= filter.created_after)  # type: ignore[arg-type]
+    if filter.created_before is not None:
+        query = query.where(Customer.created_at < filter.created_before)  # type: ignore[arg-type]
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            or_(Customer.created_at > at, and_(Customer.created_at == at, Customer.id > last_id))  # type: ignore[arg-type, operator]
+        )
+    query = query.order_by(Customer.created_at, Customer.id).limit(first + 1)  # type: ignore[arg-type]
+    return list((await session.execute(query)).scalars().all())
+
+
+async def identities_for(
+    session: AsyncSession, owners: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Identity]]:
+    rows = await session.execute(
+        select(Identity, OWNER)
+        .join(Customer, Customer.id == Identity.customer_id)  # type: ignore[arg-type]
+        .where(_members(owners))
+        .order_by(Identity.first_seen, Identity.id)  # type: ignore[arg-type]
+    )
+    return _group(rows.all())
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    types: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def events_for(
+    session: AsyncSession,
+    owners: Sequence[uuid.UUID],
+    *,
+    first: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    filter: EventFilter,
+) -> dict[uuid.UUID, list[Event]]:
+    """The newest `first + 1` events per owner, in one statement (a window function)."""
+    conditions: list[ColumnElement[bool]] = [_members(owners)]
+    if filter.types:
+        conditions.append(Event.type.in_(filter.types))  # type: ignore[attr-defined]
+    if filter.channels:
+        conditions.append(Event.channel.in_(filter.channels))  # type: ignore[attr-defined]
+    if filter.since is not None:
+        conditions.append(Event.occurred_at >= filter.since)  # type: ignore[arg-type]
+    if filter.until is not None:
+        conditions.append(Event.occurred_at < filter.until)  # type: ignore[arg-type]
+    if after is not None:
+        at, last_id = after
+        conditions.append(
+            or_(Event.occurred_at < at, and_(Event.occurred_at == at, Event.id < last_id))  # type: ignore[arg-type, operator]
+        )
+    rank = (
+        func.row_number()
+        .over(partition_by=OWNER, order_by=(Event.occurred_at.desc(), Event.id.desc()))  # type: ignore[attr-defined]
+        .label("rank")
+    )
+    inner = (
+        select(Event, OWNER, rank)
+        .join(Customer, Customer.id == Event.customer_id)  # type: ignore[arg-type]
+        .where(*conditions)
+        .subquery()
+    )
+    event = aliased(Event, inner)
+    rows = await session.execute(
+        select(event, inner.c.owner)
+        .where(inner.c.rank <= first + 1)
+        .order_by(inner.c.owner, inner.c.occurred_at.desc(), inner.c.id.desc())
+    )
+    return _group(rows.all())
+
+
+async def lines_for(
+    session: AsyncSession, event_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[EventLine]]:
+    rows = (
+        await session.execute(
+            select(EventLine)
+            .where(EventLine.event_id.in_(event_ids))  # type: ignore[attr-defined]
+            .order_by(EventLine.event_id, EventLine.line_no)  # type: ignore[arg-type]
+        )
+    ).scalars().all()
+    grouped: dict[uuid.UUID, list[EventLine]] = defaultdict(list)
+    for line in rows:
+        grouped[line.event_id].append(line)
+    return grouped
+
+
+async def reviews_for(
+    session: AsyncSession, owners: Sequence[uuid.UUID], *, limit: int
+) -> dict[uuid.UUID, list[Review]]:
+    rank = (
+        func.row_number()
+        .over(partition_by=OWNER, order_by=(Review.created_at.desc(), Review.id.desc()))  # type: ignore[attr-defined]
+        .label("rank")
+    )
+    inner = (
+        select(Review, OWNER, rank)
+        .join(Customer, Customer.id == Review.customer_id)  # type: ignore[arg-type]
+        .where(_members(owners))
+        .subquery()
+    )
+    review = aliased(Review, inner)
+    rows = await session.execute(
+        select(review, inner.c.owner).where(inner.c.rank <= limit).order_by(inner.c.rank)
+    )
+    return _group(rows.all())
+
+
+@dataclass(frozen=True, slots=True)
+class VoteCount:
+    helpful: int = 0
+    unhelpful: int = 0
+
+
+async def votes_for(
+    session: AsyncSession, review_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, VoteCount]:
+    helpful = func.sum(case((ReviewVote.helpful.is_(True), 1), else_=0))  # type: ignore[attr-defined]
+    rows = await session.execute(
+        select(ReviewVote.review_id, helpful, func.count())
+        .where(ReviewVote.review_id.in_(review_ids))  # type: ignore[attr-defined]
+        .group_by(ReviewVote.review_id)
+    )
+    return {
+        review_id: VoteCount(helpful=int(yes or 0), unhelpful=int(total) - int(yes or 0))
+        for review_id, yes, total in rows.all()
+    }
+
+
+async def referrals_made_for(
+    session: AsyncSession, owners: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Referral]]:
+    rows = await session.execute(
+        select(Referral, OWNER)
+        .join(Customer, Customer.id == Referral.referrer_id)  # type: ignore[arg-type]
+        .where(_members(owners))
+        .order_by(Referral.created_at, Referral.id)  # type: ignore[arg-type]
+    )
+    return _group(rows.all())
+
+
+async def referred_by_for(
+    session: AsyncSession, owners: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Referral]:
+    rows = await session.execute(
+        select(Referral, OWNER)
+        .join(Customer, Customer.id == Referral.referee_id)  # type: ignore[arg-type]
+        .where(_members(owners))
+        .order_by(Referral.registered_at)  # type: ignore[arg-type]
+    )
+    found: dict[uuid.UUID, Referral] = {}
+    for referral, owner in rows.all():
+        found.setdefault(owner, referral)
+    return found
+
+
+async def social_for(
+    session: AsyncSession, owners: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[SocialProfile]]:
+    rows = await session.execute(
+        select(SocialProfile, OWNER)
+        .join(Customer, Customer.id == SocialProfile.customer_id)  # type: ignore[arg-type]
+        .where(_members(owners))
+        .order_by(SocialProfile.linked_at, SocialProfile.id)  # type: ignore[arg-type]
+    )
+    return _group(rows.all())
+
+
+@dataclass(frozen=True, slots=True)
+class RfmFacts:
+    """Recency, frequency and monetary facts from raw purchase and return events."""
+
+    currency: str
+    frequency: int
+    gross_minor: int
+    returned_minor: int
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+
+    @property
+    def monetary_minor(self) -> int:
+        return self.gross_minor - self.returned_minor
+
+    @property
+    def average_check_minor(self) -> int | None:
+        return round(self.gross_minor / self.frequency) if self.frequency else None
+
+    def recency_days(self, now: datetime) -> float | None:
+        if self.last_purchase_at is None:
+            return None
+        return (now - self.last_purchase_at).total_seconds() / 86400
+
+    @property
+    def average_interpurchase_days(self) -> float | None:
+        if self.frequency < 2 or self.first_purchase_at is None or self.last_purchase_at is None:
+            return None
+        span = (self.last_purchase_at - self.first_purchase_at).total_seconds() / 86400
+        return span / (self.frequency - 1)
+
+    def lifetime_days(self, now: datetime) -> float | None:
+        if self.first_purchase_at is None:
+            return None
+        return (now - self.first_purchase_at).total_seconds() / 86400
+
+
+async def rfm_for(
+    session: AsyncSession, owners: Sequence[uuid.UUID], *, currency: str
+) -> dict[uuid.UUID, RfmFacts]:
+    """One aggregate statement for all owners, in the program currency."""
+    is_purchase = Event.type == EventType.PURCHASE
+    is_return = Event.type == EventType.RETURN
+    rows = await session.execute(
+        select(
+            OWNER,
+            func.sum(case((is_purchase, 1), else_=0)),
+            func.sum(case((is_purchase, Event.amount_minor), else_=0)),
+            func.sum(case((is_return, Event.amount_minor), else_=0)),
+            func.min(case((is_purchase, Event.occurred_at), else_=None)),
+            func.max(case((is_purchase, Event.occurred_at), else_=None)),
+        )
+        .join(Customer, Customer.id == Event.customer_id)  # type: ignore[arg-type]
+        .where(_members(owners), Event.currency == currency, or_(is_purchase, is_return))  # type: ignore[arg-type]
+        .group_by(OWNER)
+    )
+    facts: dict[uuid.UUID, RfmFacts] = {}
+    column_type = Event.__table__.c.occurred_at.type  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect
+    for owner, count, gross, returned, first_at, last_at in rows.all():
+        facts[owner] = RfmFacts(
+            currency=currency,
+            frequency=int(count or 0),
+            gross_minor=int(gross or 0),
+            returned_minor=int(returned or 0),
+            first_purchase_at=_as_time(column_type, first_at, dialect),
+            last_purchase_at=_as_time(column_type, last_at, dialect),
+        )
+    return facts
+
+
+def _as_time(column_type: Any, value: Any, dialect: Any) -> datetime | None:
+    """min()/max() over a CASE lose the column type on SQLite: convert back explicitly."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    result: datetime | None = column_type.process_result_value(value, dialect)
+    return result

@@ -1,0 +1,8 @@
+"""Every table the migrations manage, imported in one place for Alembic and the tests."""
+
+from api import apikeys  # noqa: F401
+from core.db import metadata
+from graph import models as graph_models  # noqa: F401
+from privacy import models as privacy_models  # noqa: F401
+
+__all__ = ["metadata"]

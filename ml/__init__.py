@@ -1,0 +1,1 @@
+"""Training, evaluation and promotion in MLflow (not built yet: see issue 5)."""

@@ -1,0 +1,125 @@
+"""Per-unit-of-work access to data keys: create, batch-load, encrypt and decrypt fields.
+
+A `FieldCipher` lives for one request or one batch job. It caches unwrapped data keys only for
+that lifetime (never module-wide), and loads the keys of many rows in one query so that
+decrypting a page of customers costs one statement, not one per customer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from privacy.crypto import (
+    DataKeyMaterial,
+    DecryptionError,
+    blind_index,
+    decrypt_field,
+    encrypt_field,
+    generate_data_key,
+    parse_envelope,
+    wrap_aad,
+)
+from privacy.keys import KeyProvider
+from privacy.models import DataKey
+
+
+def new_data_key_row(provider: KeyProvider, subject_id: uuid.UUID) -> tuple[DataKey, bytes]:
+    """A wrapped key row for a new subject, plus its plaintext for immediate use."""
+    key_id = uuid.uuid4()
+    plaintext = generate_data_key()
+    root_id, wrapped = provider.wrap(plaintext, wrap_aad(key_id, subject_id, 1))
+    row = DataKey(
+        id=key_id, subject_id=subject_id, version=1, root_key_id=root_id, wrapped_key=wrapped
+    )
+    return row, plaintext
+
+
+class FieldCipher:
+    def __init__(self, session: AsyncSession, provider: KeyProvider) -> None:
+        self._session = session
+        self._provider = provider
+        self._by_id: dict[uuid.UUID, DataKeyMaterial | None] = {}
+        self._active: dict[uuid.UUID, DataKeyMaterial] = {}
+
+    def blind_index(self, *, kind: str, value: str) -> str:
+        return blind_index(self._provider.secret("blind_index"), kind=kind, value=value)
+
+    def _unwrap(self, row: DataKey) -> DataKeyMaterial | None:
+        if row.destroyed_at is not None or row.wrapped_key is None:
+            return None
+        key = self._provider.unwrap(
+            row.root_key_id, row.wrapped_key, wrap_aad(row.id, row.subject_id, row.version)
+        )
+        return DataKeyMaterial(key_id=row.id, version=row.version, key=key)
+
+    async def active_key(self, subject_id: uuid.UUID) -> DataKeyMaterial:
+        """The subject's current data key, created (and flushed) on first use."""
+        cached = self._active.get(subject_id)
+        if cached is not None:
+            return cached
+        row = (
+            await self._session.execute(
+                select(DataKey)
+                .where(DataKey.subject_id == subject_id, DataKey.destroyed_at.is_(None))  # type: ignore[union-attr]
+                .order_by(DataKey.version.desc())  # type: ignore[attr-defined]
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            row, plaintext = new_data_key_row(self._provider, subject_id)
+            self._session.add(row)
+            await self._session.flush()
+            material = DataKeyMaterial(key_id=row.id, version=1, key=plaintext)
+        else:
+            unwrapped = self._unwrap(row)
+            assert unwrapped is not None
+            material = unwrapped
+        self._active[subject_id] = material
+        self._by_id[material.key_id] = material
+        return material
+
+    async def preload(self, blobs: Iterable[bytes | None]) -> None:
+        """Load, in one query, every data key the given ciphertexts need."""
+        wanted: set[uuid.UUID] = set()
+        for blob in blobs:
+            if blob:
+                try:
+                    wanted.add(parse_envelope(blob).key_id)
+                except DecryptionError:
+                    continue
+        missing = wanted - self._by_id.keys()
+        if not missing:
+            return
+        rows = (
+            (await self._session.execute(select(DataKey).where(DataKey.id.in_(missing))))  # type: ignore[attr-defined]
+            .scalars()
+            .all()
+        )
+        for row in rows:
+            self._by_id[row.id] = self._unwrap(row)
+        for key_id in missing - {row.id for row in rows}:
+            self._by_id[key_id] = None
+
+    async def encrypt(
+        self, subject_id: uuid.UUID, *, table: str, column: str, row_id: object, value: str | None
+    ) -> bytes | None:
+        if value is None:
+            return None
+        material = await self.active_key(subject_id)
+        return encrypt_field(material, table=table, column=column, row_id=row_id, plaintext=value)
+
+    async def decrypt(
+        self, *, table: str, column: str, row_id: object, blob: bytes | None
+    ) -> str | None:
+        """The plaintext, or None when there is no value or its key was destroyed (erased)."""
+        if blob is None:
+            return None
+        await self.preload([blob])
+        material = self._by_id.get(parse_envelope(blob).key_id)
+        if material is None:
+            return None
+        return decrypt_field(material, table=table, column=column, row_id=row_id, blob=blob)

@@ -1,0 +1,1 @@
+"""Point-in-time features and model serving (not built yet: see issue 5)."""

@@ -1,0 +1,34 @@
+from tests.api.operations import CUSTOMER_BY_IDENTIFIER, PURCHASE, REGISTER, purchase_input
+
+
+async def test_same_person_at_pos_and_online_is_one_customer(gql):
+    # given a customer registered at POS with a national-format phone
+    first = await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "8 (916) 123-45-67", "firstName": "Ivan"}}, as_="app")
+    assert first["customerRegister"]["created"] is True
+    # when the same person registers online in E.164
+    second = await gql.data(REGISTER, {"input": {"channel": "WEB", "phone": "+79161234567", "email": "ivan@example.com"}}, as_="app")
+    # then the second registration finds the first
+    payload = second["customerRegister"]
+    assert payload["errors"] == []
+    assert payload["created"] is False
+    assert payload["customer"]["id"] == first["customerRegister"]["customer"]["id"]
+    for spelling in ("8 (916) 123-45-67", "+79161234567", "+7 916 123 45 67"):
+        found = await gql.data(CUSTOMER_BY_IDENTIFIER, {"kind": "PHONE", "value": spelling})
+        assert found["customerByIdentifier"]["id"] == payload["customer"]["id"]
+
+
+async def test_retried_purchase_records_once(gql):
+    registered = await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "+79161112233"}}, as_="app")
+    customer_id = registered["customerRegister"]["customer"]["id"]
+    first = await gql.data(PURCHASE, {"input": purchase_input(customer_id, "receipt-0001")}, as_="app")
+    again = await gql.data(PURCHASE, {"input": purchase_input(customer_id, "receipt-0001")}, as_="app")
+    assert first["purchaseRecord"]["replayed"] is False
+    assert again["purchaseRecord"]["replayed"] is True
+    assert again["purchaseRecord"]["purchase"]["id"] == first["purchaseRecord"]["purchase"]["id"]
+    events = await gql.data(
+        "query($id: ID!) { customer(id: $id) { events(first: 10) { edges { node { id type } } } rfm { frequency monetary { amountMinor } } } }",
+        {"id": customer_id},
+    )
+    assert len(events["customer"]["events"]["edges"]) == 1
+    assert events["customer"]["rfm"]["frequency"] == 1
+    assert events["customer"]["rfm"]["monetary"]["amountMinor"] == 20_000
