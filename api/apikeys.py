@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import String, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from core.clock import utcnow
 from core.db import UTCDateTime
@@ -44,7 +44,7 @@ async def create_api_key(session: AsyncSession, *, app_name: str) -> tuple[ApiKe
 
 async def find_api_key(session: AsyncSession, *, plaintext: str) -> ApiKey | None:
     row = (
-        await session.execute(select(ApiKey).where(ApiKey.key_hash == _hash(plaintext)))  # type: ignore[arg-type]
+        await session.execute(select(ApiKey).where(col(ApiKey.key_hash) == _hash(plaintext)))
     ).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         return None

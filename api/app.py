@@ -70,7 +70,9 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
     sessions = session_factory(engine)
     view = GraphQLView(
         build_schema(production=settings.is_prod),
-        settings=settings, sessions=sessions, provider=provider,
+        settings=settings,
+        sessions=sessions,
+        provider=provider,
     )
 
     async def healthz(_: Request) -> Response:
@@ -81,7 +83,9 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
             async with engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception:
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable"}, status_code=503
+            )
         return JSONResponse({"status": "ready", "database": "ok"})
 
     @asynccontextmanager

@@ -85,7 +85,11 @@ def issue_token(
 def principal_from_token(secret: bytes, token: str, *, issuer: str = "loyalgraph") -> Principal:
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=issuer,
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=issuer,
             options={"require": ["exp", "sub", "role"]},
         )
     except jwt.PyJWTError as exc:
@@ -101,5 +105,7 @@ def principal_from_token(secret: bytes, token: str, *, issuer: str = "loyalgraph
             customer_id = uuid.UUID(str(claims["sub"]))
         except ValueError:
             raise AuthError("invalid token: bad subject") from None
-        return Principal(subject=f"customer:{customer_id}", roles=frozenset({role}), customer_id=customer_id)
+        return Principal(
+            subject=f"customer:{customer_id}", roles=frozenset({role}), customer_id=customer_id
+        )
     return Principal(subject=f"staff:{claims['sub']}", roles=frozenset({role}))

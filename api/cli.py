@@ -52,8 +52,10 @@ def serve(
     settings = _settings()
     if not settings.is_prod:
         token = issue_token(
-            LocalKeyring(settings.keyring_path).secret("jwt"), role=Role.OPERATOR,
-            subject="dev-operator", ttl=timedelta(hours=12),
+            LocalKeyring(settings.keyring_path).secret("jwt"),
+            role=Role.OPERATOR,
+            subject="dev-operator",
+            ttl=timedelta(hours=12),
         )
         console.print(
             f"\nGraphiQL: http://{host}:{port}/graphql\n"
@@ -75,8 +77,12 @@ def token(
     try:
         customer_id = uuid.UUID(customer) if customer else None
         value = issue_token(
-            LocalKeyring(settings.keyring_path).secret("jwt"), role=role, subject=subject,
-            customer_id=customer_id, ttl=timedelta(seconds=ttl), issuer=settings.jwt_issuer,
+            LocalKeyring(settings.keyring_path).secret("jwt"),
+            role=role,
+            subject=subject,
+            customer_id=customer_id,
+            ttl=timedelta(seconds=ttl),
+            issuer=settings.jwt_issuer,
         )
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
@@ -112,15 +118,23 @@ def apikey_create(app_name: Annotated[str, typer.Option("--app", help="The app's
 def seed_demo(
     customers: Annotated[int, typer.Option(help="How many people to generate.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
-    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if customers exist.")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing if customers exist.")
+    ] = False,
 ) -> None:
     """Generate a believable retailer: two years of customers, purchases, reviews, referrals."""
     from graph.demo import seed_demo as run_seed
 
     settings = _settings()
     summary = asyncio.run(
-        run_seed(settings, LocalKeyring(settings.keyring_path), customers=customers, seed=seed,
-                 if_empty=if_empty, console=console)
+        run_seed(
+            settings,
+            LocalKeyring(settings.keyring_path),
+            customers=customers,
+            seed=seed,
+            if_empty=if_empty,
+            console=console,
+        )
     )
     console.print(summary)
 
@@ -131,7 +145,9 @@ def import_customers(file: Annotated[Path, typer.Argument(exists=True, dir_okay=
     from graph.importer import import_customers as run_import
 
     settings = _settings()
-    report = asyncio.run(run_import(settings, LocalKeyring(settings.keyring_path), file, console=console))
+    report = asyncio.run(
+        run_import(settings, LocalKeyring(settings.keyring_path), file, console=console)
+    )
     console.print(report.summary())
     if report.failed:
         raise typer.Exit(1)
@@ -143,7 +159,9 @@ def import_events(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
     from graph.importer import import_events as run_import
 
     settings = _settings()
-    report = asyncio.run(run_import(settings, LocalKeyring(settings.keyring_path), file, console=console))
+    report = asyncio.run(
+        run_import(settings, LocalKeyring(settings.keyring_path), file, console=console)
+    )
     console.print(report.summary())
     if report.failed:
         raise typer.Exit(1)

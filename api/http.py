@@ -26,7 +26,6 @@ from api.context import Context
 from api.schema.common import ApiErrorCode, CursorCodec
 from core.settings import Settings
 from graph.enums import CustomerStatus
-from graph.models import Customer
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
 
@@ -75,7 +74,11 @@ class GraphQLView(GraphQL[Context, None]):
             if row is None:
                 raise AuthError("unknown or revoked API key")
             principals.append(
-                Principal(subject=f"app:{row.app_name}", roles=frozenset({Role.APP}), app_name=row.app_name)
+                Principal(
+                    subject=f"app:{row.app_name}",
+                    roles=frozenset({Role.APP}),
+                    app_name=row.app_name,
+                )
             )
         if not principals:
             raise AuthError("credentials required: an API key (X-API-Key) or a bearer token")
@@ -98,8 +101,14 @@ class GraphQLView(GraphQL[Context, None]):
         else:
             principal = await self.authenticate(request, session)
         context = Context(
-            request=request, response=response, session=session, settings=self.settings,
-            provider=self.provider, principal=principal, cipher=cipher, cursors=self.cursors,
+            request=request,
+            response=response,
+            session=session,
+            settings=self.settings,
+            provider=self.provider,
+            principal=principal,
+            cipher=cipher,
+            cursors=self.cursors,
         )
         if principal.customer_id is not None:
             customer = await context.loaders.customer.load(principal.customer_id)
@@ -141,7 +150,9 @@ class GraphQLView(GraphQL[Context, None]):
                 error.status_code = 405  # type: ignore[attr-defined]
             raise
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
         for error in result.errors or []:
             _tag(error, has_data=result.data is not None)
         body = process_result(result)
@@ -190,7 +201,9 @@ def _as_graphql_response(request: Request, response: Response) -> Response:
         content=response.body,
         status_code=status,
         media_type=GRAPHQL_RESPONSE,
-        headers={k: v for k, v in response.headers.items() if k.lower() not in {"content-type", "content-length"}},
+        headers={
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() not in {"content-type", "content-length"}
+        },
     )
-
-

@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from core.clock import utcnow
 from graph.enums import Channel, CustomerStatus, IdentityKind
@@ -73,7 +74,9 @@ async def get_active_customer(
     customer = await get_customer(session, customer_id)
     if customer.status != CustomerStatus.ACTIVE:
         raise graph_error(
-            GraphErrorCode.CUSTOMER_NOT_ACTIVE, "the customer is not active", *(field or ("customerId",))
+            GraphErrorCode.CUSTOMER_NOT_ACTIVE,
+            "the customer is not active",
+            *(field or ("customerId",)),
         )
     return customer
 
@@ -96,8 +99,8 @@ async def find_by_identifier(
     identity = (
         await session.execute(
             select(Identity)
-            .where(Identity.kind == kind, Identity.value_index == index)  # type: ignore[arg-type]
-            .order_by(Identity.verified.desc(), Identity.last_seen.desc())  # type: ignore[attr-defined]
+            .where(col(Identity.kind) == kind, col(Identity.value_index) == index)
+            .order_by(col(Identity.verified).desc(), col(Identity.last_seen).desc())
             .limit(1)
         )
     ).scalar_one_or_none()
@@ -112,16 +115,18 @@ async def _verified_holders(
     """(kind, blind index) → owner id, for the verified identities among the given ones."""
     if not indexes:
         return {}
-    owner = func.coalesce(Customer.survivor_id, Customer.id)
+    owner = func.coalesce(col(Customer.survivor_id), col(Customer.id))
     rows = await session.execute(
-        select(Identity.kind, Identity.value_index, owner)
-        .join(Customer, Customer.id == Identity.customer_id)  # type: ignore[arg-type]
+        select(col(Identity.kind), col(Identity.value_index), owner)
+        .join(Customer, col(Customer.id) == col(Identity.customer_id))
         .where(
-            Identity.verified.is_(True),  # type: ignore[attr-defined]
-            or_(*(
-                (Identity.kind == kind) & (Identity.value_index == index)  # type: ignore[arg-type]
-                for kind, index in indexes
-            )),
+            col(Identity.verified).is_(True),
+            or_(
+                *(
+                    (col(Identity.kind) == kind) & (col(Identity.value_index) == index)
+                    for kind, index in indexes
+                )
+            ),
         )
     )
     return {(kind, index): holder for kind, index, holder in rows.all()}
@@ -143,11 +148,11 @@ async def _add_identity(
     existing = (
         await session.execute(
             select(Identity)
-            .join(Customer, Customer.id == Identity.customer_id)  # type: ignore[arg-type]
+            .join(Customer, col(Customer.id) == col(Identity.customer_id))
             .where(
-                Identity.kind == kind,  # type: ignore[arg-type]
-                Identity.value_index == index,  # type: ignore[arg-type]
-                or_(Customer.id == customer.id, Customer.survivor_id == customer.id),  # type: ignore[arg-type]
+                col(Identity.kind) == kind,
+                col(Identity.value_index) == index,
+                or_(col(Customer.id) == customer.id, col(Customer.survivor_id) == customer.id),
             )
         )
     ).scalar_one_or_none()
@@ -240,11 +245,16 @@ async def register_customer(
     if email is not None:
         wanted.append(IdentifierInput(IdentityKind.EMAIL, email, None, email_verified, ("email",)))
     if loyalty_card is not None:
-        wanted.append(IdentifierInput(IdentityKind.LOYALTY_CARD, loyalty_card, None, True, ("loyaltyCard",)))
+        wanted.append(
+            IdentifierInput(IdentityKind.LOYALTY_CARD, loyalty_card, None, True, ("loyaltyCard",))
+        )
     if external_id is not None:
         wanted.append(
             IdentifierInput(
-                IdentityKind.EXTERNAL_ID, external_id, external_system or channel.lower(), True,
+                IdentityKind.EXTERNAL_ID,
+                external_id,
+                external_system or channel.lower(),
+                True,
                 ("externalId",),
             )
         )
@@ -290,8 +300,15 @@ async def register_customer(
         holder = holders.get((item.kind.value, index))
         verified = item.verified and (holder is None or holder == customer.id)
         await _add_identity(
-            session, cipher, customer=customer, kind=item.kind, normalised=value,
-            source_system=item.source_system, verified=verified, channel=channel, now=now,
+            session,
+            cipher,
+            customer=customer,
+            kind=item.kind,
+            normalised=value,
+            source_system=item.source_system,
+            verified=verified,
+            channel=channel,
+            now=now,
         )
     customer.updated_at = now
     await session.flush()
@@ -325,8 +342,15 @@ async def link_identity(
                 "value",
             )
     identity = await _add_identity(
-        session, cipher, customer=customer, kind=kind, normalised=normalised,
-        source_system=source_system, verified=verified, channel=channel, now=now,
+        session,
+        cipher,
+        customer=customer,
+        kind=kind,
+        normalised=normalised,
+        source_system=source_system,
+        verified=verified,
+        channel=channel,
+        now=now,
     )
     await session.flush()
     return identity

@@ -1,4 +1,4 @@
-"""Vocabulary of the customer graph. Stored as plain strings so migrations never fight enum types."""
+"""Vocabulary of the customer graph, stored as plain strings (no database enum types)."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from core.clock import as_utc, utcnow
 from graph.customers import find_by_identifier, get_active_customer
@@ -63,19 +64,27 @@ async def resolve_ref(session: AsyncSession, cipher: FieldCipher, ref: CustomerR
     if ref.customer_id is not None:
         return await get_active_customer(session, ref.customer_id)
     if ref.kind is None or ref.value is None:
-        raise graph_error(GraphErrorCode.INVALID_INPUT, "give a customerId or an identifier", "customerId")
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, "give a customerId or an identifier", "customerId"
+        )
     customer = await find_by_identifier(
-        session, cipher, kind=ref.kind, value=ref.value, source_system=ref.source_system,
+        session,
+        cipher,
+        kind=ref.kind,
+        value=ref.value,
+        source_system=ref.source_system,
         field=("identifier", "value"),
     )
     if customer is None:
-        raise graph_error(GraphErrorCode.CUSTOMER_NOT_FOUND, "no customer holds this identifier", "identifier")
+        raise graph_error(
+            GraphErrorCode.CUSTOMER_NOT_FOUND, "no customer holds this identifier", "identifier"
+        )
     return await get_active_customer(session, customer.id, "identifier")
 
 
 async def _replay(session: AsyncSession, key: str, digest: str) -> Event | None:
     existing = (
-        await session.execute(select(Event).where(Event.idempotency_key == key))  # type: ignore[arg-type]
+        await session.execute(select(Event).where(col(Event.idempotency_key) == key))
     ).scalar_one_or_none()
     if existing is None:
         return None
@@ -111,7 +120,11 @@ async def _insert(
 def _check_key(key: str) -> str:
     key = key.strip()
     if not 8 <= len(key) <= 200:
-        raise graph_error(GraphErrorCode.INVALID_INPUT, "an idempotency key has 8-200 characters", "idempotencyKey")
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT,
+            "an idempotency key has 8-200 characters",
+            "idempotencyKey",
+        )
     return key
 
 
@@ -133,7 +146,7 @@ async def _store_id(session: AsyncSession, code: str | None) -> uuid.UUID | None
     if code is None:
         return None
     store = (
-        await session.execute(select(Store.id).where(Store.code == code))  # type: ignore[arg-type]
+        await session.execute(select(col(Store.id)).where(col(Store.code) == code))
     ).scalar_one_or_none()
     if store is None:
         raise graph_error(GraphErrorCode.STORE_NOT_FOUND, "no store with this code", "storeCode")
@@ -148,28 +161,35 @@ def _check_lines(lines: list[LineInput], *, priced: bool) -> None:
         if not line.sku.strip() or len(line.sku) > 64:
             raise graph_error(GraphErrorCode.INVALID_INPUT, "a sku has 1-64 characters", *at, "sku")
         if not 0 < line.quantity <= MAX_QUANTITY:
-            raise graph_error(GraphErrorCode.INVALID_INPUT, "quantity must be positive", *at, "quantity")
+            raise graph_error(
+                GraphErrorCode.INVALID_INPUT, "quantity must be positive", *at, "quantity"
+            )
         if priced and not 0 <= line.unit_price_minor <= MAX_UNIT_PRICE_MINOR:
             raise graph_error(
                 GraphErrorCode.INVALID_INPUT, "price must not be negative", *at, "unitPriceMinor"
             )
         if priced and len(line.category) > 64:
-            raise graph_error(GraphErrorCode.INVALID_INPUT, "a category has at most 64 characters", *at, "category")
+            raise graph_error(
+                GraphErrorCode.INVALID_INPUT,
+                "a category has at most 64 characters",
+                *at,
+                "category",
+            )
 
 
 async def _convert_referral(session: AsyncSession, customer: Customer, event: Event) -> None:
     """The referee's first purchase converts the referral that brought them."""
-    members = select(Customer.id).where(
-        or_(Customer.id == customer.id, Customer.survivor_id == customer.id)  # type: ignore[arg-type]
+    members = select(col(Customer.id)).where(
+        or_(col(Customer.id) == customer.id, col(Customer.survivor_id) == customer.id)
     )
     earlier = (
         await session.execute(
             select(func.count())
             .select_from(Event)
             .where(
-                Event.customer_id.in_(members),  # type: ignore[attr-defined]
-                Event.type == EventType.PURCHASE,  # type: ignore[arg-type]
-                Event.id != event.id,  # type: ignore[arg-type]
+                col(Event.customer_id).in_(members),
+                col(Event.type) == EventType.PURCHASE,
+                col(Event.id) != event.id,
             )
         )
     ).scalar_one()
@@ -178,8 +198,8 @@ async def _convert_referral(session: AsyncSession, customer: Customer, event: Ev
     await session.execute(
         update(Referral)
         .where(
-            Referral.referee_id.in_(members),  # type: ignore[union-attr]
-            Referral.status == ReferralStatus.REGISTERED,  # type: ignore[arg-type]
+            col(Referral.referee_id).in_(members),
+            col(Referral.status) == ReferralStatus.REGISTERED,
         )
         .values(status=ReferralStatus.CONVERTED, converted_at=event.occurred_at)
     )
@@ -201,11 +221,18 @@ async def record_purchase(
 ) -> Recorded:
     now = now or utcnow()
     key = _check_key(idempotency_key)
-    digest = request_hash({
-        "op": "purchase", "customer": asdict(customer), "channel": channel, "currency": currency,
-        "lines": [asdict(line) for line in lines], "occurred_at": occurred_at,
-        "store": store_code, "ref": external_ref,
-    })
+    digest = request_hash(
+        {
+            "op": "purchase",
+            "customer": asdict(customer),
+            "channel": channel,
+            "currency": currency,
+            "lines": [asdict(line) for line in lines],
+            "occurred_at": occurred_at,
+            "store": store_code,
+            "ref": external_ref,
+        }
+    )
     replay = await _replay(session, key, digest)
     if replay is not None:
         return Recorded(replay, replayed=True)
@@ -214,15 +241,26 @@ async def record_purchase(
     code = _check_currency(currency)
     buyer = await resolve_ref(session, cipher, customer)
     event = Event(
-        customer_id=buyer.id, type=EventType.PURCHASE, channel=channel,
-        store_id=await _store_id(session, store_code), occurred_at=when, recorded_at=now,
-        idempotency_key=key, request_hash=digest, external_ref=external_ref, currency=code,
+        customer_id=buyer.id,
+        type=EventType.PURCHASE,
+        channel=channel,
+        store_id=await _store_id(session, store_code),
+        occurred_at=when,
+        recorded_at=now,
+        idempotency_key=key,
+        request_hash=digest,
+        external_ref=external_ref,
+        currency=code,
         amount_minor=sum(line.quantity * line.unit_price_minor for line in lines),
     )
     rows = [
         EventLine(
-            event_id=event.id, line_no=number, sku=line.sku.strip(), category=line.category.strip(),
-            quantity=line.quantity, unit_price_minor=line.unit_price_minor,
+            event_id=event.id,
+            line_no=number,
+            sku=line.sku.strip(),
+            category=line.category.strip(),
+            quantity=line.quantity,
+            unit_price_minor=line.unit_price_minor,
         )
         for number, line in enumerate(lines, start=1)
     ]
@@ -247,35 +285,46 @@ async def record_return(
     was already returned; refunds are priced at the purchase's own prices."""
     now = now or utcnow()
     key = _check_key(idempotency_key)
-    digest = request_hash({
-        "op": "return", "purchase": purchase_id, "channel": channel,
-        "lines": [(line.sku, line.quantity) for line in lines], "occurred_at": occurred_at,
-        "store": store_code,
-    })
+    digest = request_hash(
+        {
+            "op": "return",
+            "purchase": purchase_id,
+            "channel": channel,
+            "lines": [(line.sku, line.quantity) for line in lines],
+            "occurred_at": occurred_at,
+            "store": store_code,
+        }
+    )
     replay = await _replay(session, key, digest)
     if replay is not None:
         return Recorded(replay, replayed=True)
     _check_lines(lines, priced=False)
     when = _check_time(occurred_at, now)
     purchase = (
-        await session.execute(
-            select(Event).where(Event.id == purchase_id).with_for_update()  # type: ignore[arg-type]
-        )
+        await session.execute(select(Event).where(col(Event.id) == purchase_id).with_for_update())
     ).scalar_one_or_none()
     if purchase is None or purchase.type != EventType.PURCHASE:
         raise graph_error(GraphErrorCode.PURCHASE_NOT_FOUND, "no such purchase", "purchaseId")
     if when < purchase.occurred_at:
-        raise graph_error(GraphErrorCode.INVALID_INPUT, "a return cannot precede its purchase", "occurredAt")
-    bought = (
-        await session.execute(
-            select(EventLine).where(EventLine.event_id == purchase.id).order_by(EventLine.line_no)  # type: ignore[arg-type]
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, "a return cannot precede its purchase", "occurredAt"
         )
-    ).scalars().all()
+    bought = (
+        (
+            await session.execute(
+                select(EventLine)
+                .where(col(EventLine.event_id) == purchase.id)
+                .order_by(col(EventLine.line_no))
+            )
+        )
+        .scalars()
+        .all()
+    )
     returned_rows = await session.execute(
-        select(EventLine.sku, func.sum(EventLine.quantity))
-        .join(Event, Event.id == EventLine.event_id)  # type: ignore[arg-type]
-        .where(Event.purchase_id == purchase.id)  # type: ignore[arg-type]
-        .group_by(EventLine.sku)
+        select(col(EventLine.sku), func.sum(col(EventLine.quantity)))
+        .join(Event, col(Event.id) == col(EventLine.event_id))
+        .where(col(Event.purchase_id) == purchase.id)
+        .group_by(col(EventLine.sku))
     )
     returned: dict[str, int] = defaultdict(int, {sku: int(qty) for sku, qty in returned_rows.all()})
     available: dict[str, int] = defaultdict(int)
@@ -283,17 +332,19 @@ async def record_return(
         available[line.sku] += line.quantity
     rows: list[EventLine] = []
     amount = 0
-    for position, line in enumerate(lines):
-        sku = line.sku.strip()
+    for position, wanted in enumerate(lines):
+        sku = wanted.sku.strip()
         left = available[sku] - returned[sku]
-        if line.quantity > left:
+        if wanted.quantity > left:
             raise graph_error(
                 GraphErrorCode.RETURN_EXCEEDS_PURCHASE,
                 f"only {max(left, 0)} of this sku can still be returned",
-                "lines", str(position), "quantity",
+                "lines",
+                str(position),
+                "quantity",
             )
         # Price the returned units line by line, skipping units returned earlier.
-        skip, need = returned[sku], line.quantity
+        skip, need = returned[sku], wanted.quantity
         for source in bought:
             if source.sku != sku or need == 0:
                 continue
@@ -301,18 +352,31 @@ async def record_return(
             skip = max(0, skip - source.quantity)
             take = min(usable, need)
             if take:
-                rows.append(EventLine(
-                    event_id=purchase.id, line_no=len(rows) + 1, sku=sku, category=source.category,
-                    quantity=take, unit_price_minor=source.unit_price_minor,
-                ))
+                rows.append(
+                    EventLine(
+                        event_id=purchase.id,
+                        line_no=len(rows) + 1,
+                        sku=sku,
+                        category=source.category,
+                        quantity=take,
+                        unit_price_minor=source.unit_price_minor,
+                    )
+                )
                 amount += take * source.unit_price_minor
                 need -= take
-        returned[sku] += line.quantity
+        returned[sku] += wanted.quantity
     event = Event(
-        customer_id=purchase.customer_id, type=EventType.RETURN, channel=channel,
-        store_id=await _store_id(session, store_code), occurred_at=when, recorded_at=now,
-        idempotency_key=key, request_hash=digest, currency=purchase.currency,
-        amount_minor=amount, purchase_id=purchase.id,
+        customer_id=purchase.customer_id,
+        type=EventType.RETURN,
+        channel=channel,
+        store_id=await _store_id(session, store_code),
+        occurred_at=when,
+        recorded_at=now,
+        idempotency_key=key,
+        request_hash=digest,
+        currency=purchase.currency,
+        amount_minor=amount,
+        purchase_id=purchase.id,
     )
     return await _insert(session, event, rows, key, digest)
 
@@ -337,12 +401,21 @@ async def record_event(
     """Visits, contact-centre interactions and campaign responses."""
     now = now or utcnow()
     key = _check_key(idempotency_key)
-    digest = request_hash({
-        "op": "event", "customer": asdict(customer), "type": type, "channel": channel,
-        "occurred_at": occurred_at, "store": store_code, "topic": topic,
-        "satisfaction": satisfaction, "campaign": campaign, "campaign_channel": campaign_channel,
-        "action": action,
-    })
+    digest = request_hash(
+        {
+            "op": "event",
+            "customer": asdict(customer),
+            "type": type,
+            "channel": channel,
+            "occurred_at": occurred_at,
+            "store": store_code,
+            "topic": topic,
+            "satisfaction": satisfaction,
+            "campaign": campaign,
+            "campaign_channel": campaign_channel,
+            "action": action,
+        }
+    )
     replay = await _replay(session, key, digest)
     if replay is not None:
         return Recorded(replay, replayed=True)
@@ -352,19 +425,36 @@ async def record_event(
         )
     if type is EventType.CONTACT:
         if not topic or len(topic) > 100:
-            raise graph_error(GraphErrorCode.INVALID_INPUT, "a contact needs a topic (1-100 characters)", "topic")
+            raise graph_error(
+                GraphErrorCode.INVALID_INPUT, "a contact needs a topic (1-100 characters)", "topic"
+            )
         if satisfaction is not None and not 1 <= satisfaction <= 5:
-            raise graph_error(GraphErrorCode.INVALID_INPUT, "satisfaction is 1 to 5", "satisfaction")
-    if type is EventType.CAMPAIGN_RESPONSE and (not campaign or action is None or len(campaign) > 100):
+            raise graph_error(
+                GraphErrorCode.INVALID_INPUT, "satisfaction is 1 to 5", "satisfaction"
+            )
+    if type is EventType.CAMPAIGN_RESPONSE and (
+        not campaign or action is None or len(campaign) > 100
+    ):
         raise graph_error(
-            GraphErrorCode.INVALID_INPUT, "a campaign response needs a campaign and an action", "campaign"
+            GraphErrorCode.INVALID_INPUT,
+            "a campaign response needs a campaign and an action",
+            "campaign",
         )
     when = _check_time(occurred_at, now)
     who = await resolve_ref(session, cipher, customer)
     event = Event(
-        customer_id=who.id, type=type, channel=channel,
-        store_id=await _store_id(session, store_code), occurred_at=when, recorded_at=now,
-        idempotency_key=key, request_hash=digest, topic=topic, satisfaction=satisfaction,
-        campaign=campaign, campaign_channel=campaign_channel, action=action,
+        customer_id=who.id,
+        type=type,
+        channel=channel,
+        store_id=await _store_id(session, store_code),
+        occurred_at=when,
+        recorded_at=now,
+        idempotency_key=key,
+        request_hash=digest,
+        topic=topic,
+        satisfaction=satisfaction,
+        campaign=campaign,
+        campaign_channel=campaign_channel,
+        action=action,
     )
     return await _insert(session, event, [], key, digest)

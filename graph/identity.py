@@ -33,7 +33,9 @@ def normalise_email(raw: str, *field: str) -> str:
     try:
         result = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError:
-        raise graph_error(GraphErrorCode.INVALID_EMAIL, "not a valid e-mail address", *field) from None
+        raise graph_error(
+            GraphErrorCode.INVALID_EMAIL, "not a valid e-mail address", *field
+        ) from None
     return result.normalized.lower()
 
 
@@ -55,7 +57,9 @@ def normalise(
     value = raw.strip()
     if not _TOKEN.match(value):
         raise graph_error(
-            GraphErrorCode.INVALID_IDENTIFIER, "identifier must be 1-200 printable characters", *field
+            GraphErrorCode.INVALID_IDENTIFIER,
+            "identifier must be 1-200 printable characters",
+            *field,
         )
     if kind is IdentityKind.EXTERNAL_ID:
         system = (source_system or "").strip().lower()

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from core.clock import utcnow
 from graph.customers import get_active_customer, owner_of
@@ -39,8 +40,12 @@ async def submit_review(
     if not 1 <= rating <= 5:
         raise graph_error(GraphErrorCode.INVALID_INPUT, "rating is 1 to 5", "rating")
     if text is not None and len(text) > MAX_REVIEW_TEXT:
-        raise graph_error(GraphErrorCode.INVALID_INPUT, f"at most {MAX_REVIEW_TEXT} characters", "text")
-    review = Review(customer_id=author.id, product_sku=sku, rating=rating, created_at=now or utcnow())
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, f"at most {MAX_REVIEW_TEXT} characters", "text"
+        )
+    review = Review(
+        customer_id=author.id, product_sku=sku, rating=rating, created_at=now or utcnow()
+    )
     review.text_ct = await cipher.encrypt(
         author.id, table="review", column="text_ct", row_id=review.id, value=text or None
     )
@@ -71,14 +76,22 @@ async def vote_review(
     author = await session.get(Customer, review.customer_id)
     assert author is not None
     if owner_of(author) == voter.id:
-        raise graph_error(GraphErrorCode.OWN_REVIEW_VOTE, "authors cannot vote on their own review", "reviewId")
+        raise graph_error(
+            GraphErrorCode.OWN_REVIEW_VOTE, "authors cannot vote on their own review", "reviewId"
+        )
     vote = (
         await session.execute(
-            select(ReviewVote).where(ReviewVote.review_id == review.id, ReviewVote.voter_id == voter.id)  # type: ignore[arg-type]
+            select(ReviewVote).where(
+                col(ReviewVote.review_id) == review.id, col(ReviewVote.voter_id) == voter.id
+            )
         )
     ).scalar_one_or_none()
     if vote is None:
-        session.add(ReviewVote(review_id=review.id, voter_id=voter.id, helpful=helpful, created_at=now or utcnow()))
+        session.add(
+            ReviewVote(
+                review_id=review.id, voter_id=voter.id, helpful=helpful, created_at=now or utcnow()
+            )
+        )
     else:
         vote.helpful = helpful
     await session.flush()
@@ -101,14 +114,20 @@ async def create_referral(
     if code is not None:
         code = code.strip().upper()
         if not 4 <= len(code) <= 32 or not code.isalnum():
-            raise graph_error(GraphErrorCode.INVALID_INPUT, "a code has 4-32 letters or digits", "code")
-    referral = Referral(referrer_id=referrer.id, code=code or new_referral_code(), created_at=now or utcnow())
+            raise graph_error(
+                GraphErrorCode.INVALID_INPUT, "a code has 4-32 letters or digits", "code"
+            )
+    referral = Referral(
+        referrer_id=referrer.id, code=code or new_referral_code(), created_at=now or utcnow()
+    )
     try:
         async with session.begin_nested():
             session.add(referral)
             await session.flush()
     except IntegrityError:
-        raise graph_error(GraphErrorCode.REFERRAL_CODE_TAKEN, "this code is taken", "code") from None
+        raise graph_error(
+            GraphErrorCode.REFERRAL_CODE_TAKEN, "this code is taken", "code"
+        ) from None
     return referral
 
 
@@ -121,7 +140,7 @@ async def accept_referral(
 ) -> Referral:
     referral = (
         await session.execute(
-            select(Referral).where(Referral.code == code.strip().upper()).with_for_update()  # type: ignore[arg-type]
+            select(Referral).where(col(Referral.code) == code.strip().upper()).with_for_update()
         )
     ).scalar_one_or_none()
     if referral is None:
@@ -133,10 +152,14 @@ async def accept_referral(
     if referrer == referee.id:
         raise graph_error(GraphErrorCode.SELF_REFERRAL, "customers cannot refer themselves", "code")
     already = (
-        await session.execute(select(Referral.id).where(Referral.referee_id == referee.id).limit(1))  # type: ignore[arg-type]
+        await session.execute(
+            select(col(Referral.id)).where(col(Referral.referee_id) == referee.id).limit(1)
+        )
     ).scalar_one_or_none()
     if already is not None:
-        raise graph_error(GraphErrorCode.ALREADY_REFERRED, "this customer was referred already", "customerId")
+        raise graph_error(
+            GraphErrorCode.ALREADY_REFERRED, "this customer was referred already", "customerId"
+        )
     referral.referee_id = referee.id
     referral.status = ReferralStatus.REGISTERED
     referral.registered_at = now or utcnow()
@@ -153,7 +176,9 @@ async def get_customer_owner(session: AsyncSession, customer_id: uuid.UUID) -> u
 def normalise_handle(handle: str) -> str:
     cleaned = handle.strip().lstrip("@").lower()
     if not cleaned or len(cleaned) > 100 or any(ch.isspace() for ch in cleaned):
-        raise graph_error(GraphErrorCode.INVALID_INPUT, "a handle has 1-100 characters, no spaces", "handle")
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, "a handle has 1-100 characters, no spaces", "handle"
+        )
     return cleaned
 
 
@@ -171,30 +196,43 @@ async def link_social_profile(
     now = now or utcnow()
     customer = await get_active_customer(session, customer_id)
     if not 0 <= followers <= 2_000_000_000:
-        raise graph_error(GraphErrorCode.INVALID_INPUT, "followers must not be negative", "followers")
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, "followers must not be negative", "followers"
+        )
     normalised = normalise_handle(handle)
     index = cipher.blind_index(kind=f"SOCIAL_{platform}", value=normalised)
     profile = (
         await session.execute(
             select(SocialProfile).where(
-                SocialProfile.platform == platform, SocialProfile.handle_index == index  # type: ignore[arg-type]
+                col(SocialProfile.platform) == platform,
+                col(SocialProfile.handle_index) == index,
             )
         )
     ).scalar_one_or_none()
     if profile is not None:
         if await get_customer_owner(session, profile.customer_id) != customer.id:
             raise graph_error(
-                GraphErrorCode.SOCIAL_PROFILE_TAKEN, "this profile is linked to someone else", "handle"
+                GraphErrorCode.SOCIAL_PROFILE_TAKEN,
+                "this profile is linked to someone else",
+                "handle",
             )
         profile.followers = followers
         profile.updated_at = now
     else:
         profile = SocialProfile(
-            customer_id=customer.id, platform=platform, handle_index=index, followers=followers,
-            linked_at=now, updated_at=now,
+            customer_id=customer.id,
+            platform=platform,
+            handle_index=index,
+            followers=followers,
+            linked_at=now,
+            updated_at=now,
         )
         profile.handle_ct = await cipher.encrypt(
-            customer.id, table="social_profile", column="handle_ct", row_id=profile.id, value=normalised
+            customer.id,
+            table="social_profile",
+            column="handle_ct",
+            row_id=profile.id,
+            value=normalised,
         )
         session.add(profile)
     await session.flush()

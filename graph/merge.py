@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from core.clock import utcnow
 from graph.customers import PROFILE_FIELDS, get_active_customer
@@ -54,11 +55,15 @@ async def merge_customers(
 ) -> MergeResult:
     now = now or utcnow()
     if len(customer_ids) != 2:
-        raise graph_error(GraphErrorCode.INVALID_INPUT, "merge exactly two customers", "customerIds")
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, "merge exactly two customers", "customerIds"
+        )
     first = await get_active_customer(session, customer_ids[0], "customerIds", "0")
     second = await get_active_customer(session, customer_ids[1], "customerIds", "1")
     if first.id == second.id:
-        raise graph_error(GraphErrorCode.SAME_CUSTOMER, "these ids are one customer already", "customerIds")
+        raise graph_error(
+            GraphErrorCode.SAME_CUSTOMER, "these ids are one customer already", "customerIds"
+        )
     if survivor_id is None:
         survivor, merged = choose_survivor(first, second)
     else:
@@ -72,13 +77,15 @@ async def merge_customers(
     absorbed = [
         str(row)
         for row in (
-            await session.execute(select(Customer.id).where(Customer.survivor_id == merged.id))  # type: ignore[arg-type]
+            await session.execute(
+                select(col(Customer.id)).where(col(Customer.survivor_id) == merged.id)
+            )
         ).scalars()
     ]
     if absorbed:
         await session.execute(
             update(Customer)
-            .where(Customer.survivor_id == merged.id)  # type: ignore[arg-type]
+            .where(col(Customer.survivor_id) == merged.id)
             .values(survivor_id=survivor.id)
         )
     filled: dict[str, str] = {}
@@ -121,8 +128,8 @@ async def unmerge_customer(
     record = (
         await session.execute(
             select(MergeRecord)
-            .where(MergeRecord.merged_id == customer_id, MergeRecord.undone_at.is_(None))  # type: ignore[arg-type, union-attr]
-            .order_by(MergeRecord.created_at.desc())  # type: ignore[attr-defined]
+            .where(col(MergeRecord.merged_id) == customer_id, col(MergeRecord.undone_at).is_(None))
+            .order_by(col(MergeRecord.created_at).desc())
             .limit(1)
         )
     ).scalar_one_or_none()
@@ -136,7 +143,7 @@ async def unmerge_customer(
     if absorbed:
         await session.execute(
             update(Customer)
-            .where(Customer.id.in_(absorbed), Customer.survivor_id == root)  # type: ignore[attr-defined]
+            .where(col(Customer.id).in_(absorbed), col(Customer.survivor_id) == root)
             .values(survivor_id=merged.id)
         )
     survivor = await session.get(Customer, record.survivor_id)

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
+from core.db import UTCDateTime
 from graph.enums import CustomerStatus, EventType
 from graph.models import (
     Customer,
@@ -30,11 +32,11 @@ from graph.models import (
 )
 
 T = TypeVar("T")
-OWNER = func.coalesce(Customer.survivor_id, Customer.id).label("owner")
+OWNER = func.coalesce(col(Customer.survivor_id), col(Customer.id)).label("owner")
 
 
 def _members(owners: Sequence[uuid.UUID]) -> ColumnElement[bool]:
-    return or_(Customer.id.in_(owners), Customer.survivor_id.in_(owners))  # type: ignore[attr-defined, union-attr]
+    return or_(col(Customer.id).in_(owners), col(Customer.survivor_id).in_(owners))
 
 
 def _group(rows: Sequence[Any]) -> dict[uuid.UUID, list[Any]]:
@@ -48,13 +50,17 @@ async def customers_by_ids(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Customer]:
     """Customers by id, each resolved to its survivor (two statements at most)."""
-    rows = (await session.execute(select(Customer).where(Customer.id.in_(ids)))).scalars().all()  # type: ignore[attr-defined]
+    rows = (
+        (await session.execute(select(Customer).where(col(Customer.id).in_(ids)))).scalars().all()
+    )
     found = {row.id: row for row in rows}
     survivors = {row.survivor_id for row in rows if row.survivor_id is not None} - found.keys()
     if survivors:
         extra = (
-            await session.execute(select(Customer).where(Customer.id.in_(survivors)))  # type: ignore[attr-defined]
-        ).scalars().all()
+            (await session.execute(select(Customer).where(col(Customer.id).in_(survivors))))
+            .scalars()
+            .all()
+        )
         found.update({row.id: row for row in extra})
     return {
         key: found[row.survivor_id] if row.survivor_id else row
@@ -79,21 +85,24 @@ async def customers_page(
 ) -> list[Customer]:
     """Up to `first + 1` customers in registration order (the extra one tells `hasNextPage`).
     Merged customers are hidden: their survivor stands for them."""
-    query = select(Customer).where(Customer.survivor_id.is_(None))  # type: ignore[union-attr]
+    query = select(Customer).where(col(Customer.survivor_id).is_(None))
     if filter.status is not None:
-        query = query.where(Customer.status == filter.status)  # type: ignore[arg-type]
+        query = query.where(col(Customer.status) == filter.status)
     if filter.registered_channel is not None:
-        query = query.where(Customer.registered_channel == filter.registered_channel)  # type: ignore[arg-type]
+        query = query.where(col(Customer.registered_channel) == filter.registered_channel)
     if filter.created_after is not None:
-        query = query.where(Customer.created_at >= filter.created_after)  # type: ignore[arg-type]
+        query = query.where(col(Customer.created_at) >= filter.created_after)
     if filter.created_before is not None:
-        query = query.where(Customer.created_at < filter.created_before)  # type: ignore[arg-type]
+        query = query.where(col(Customer.created_at) < filter.created_before)
     if after is not None:
         at, last_id = after
         query = query.where(
-            or_(Customer.created_at > at, and_(Customer.created_at == at, Customer.id > last_id))  # type: ignore[arg-type, operator]
+            or_(
+                col(Customer.created_at) > at,
+                and_(col(Customer.created_at) == at, col(Customer.id) > last_id),
+            )
         )
-    query = query.order_by(Customer.created_at, Customer.id).limit(first + 1)  # type: ignore[arg-type]
+    query = query.order_by(col(Customer.created_at), col(Customer.id)).limit(first + 1)
     return list((await session.execute(query)).scalars().all())
 
 
@@ -102,9 +111,9 @@ async def identities_for(
 ) -> dict[uuid.UUID, list[Identity]]:
     rows = await session.execute(
         select(Identity, OWNER)
-        .join(Customer, Customer.id == Identity.customer_id)  # type: ignore[arg-type]
+        .join(Customer, col(Customer.id) == col(Identity.customer_id))
         .where(_members(owners))
-        .order_by(Identity.first_seen, Identity.id)  # type: ignore[arg-type]
+        .order_by(col(Identity.first_seen), col(Identity.id))
     )
     return _group(rows.all())
 
@@ -128,26 +137,29 @@ async def events_for(
     """The newest `first + 1` events per owner, in one statement (a window function)."""
     conditions: list[ColumnElement[bool]] = [_members(owners)]
     if filter.types:
-        conditions.append(Event.type.in_(filter.types))  # type: ignore[attr-defined]
+        conditions.append(col(Event.type).in_(filter.types))
     if filter.channels:
-        conditions.append(Event.channel.in_(filter.channels))  # type: ignore[attr-defined]
+        conditions.append(col(Event.channel).in_(filter.channels))
     if filter.since is not None:
-        conditions.append(Event.occurred_at >= filter.since)  # type: ignore[arg-type]
+        conditions.append(col(Event.occurred_at) >= filter.since)
     if filter.until is not None:
-        conditions.append(Event.occurred_at < filter.until)  # type: ignore[arg-type]
+        conditions.append(col(Event.occurred_at) < filter.until)
     if after is not None:
         at, last_id = after
         conditions.append(
-            or_(Event.occurred_at < at, and_(Event.occurred_at == at, Event.id < last_id))  # type: ignore[arg-type, operator]
+            or_(
+                col(Event.occurred_at) < at,
+                and_(col(Event.occurred_at) == at, col(Event.id) < last_id),
+            )
         )
     rank = (
         func.row_number()
-        .over(partition_by=OWNER, order_by=(Event.occurred_at.desc(), Event.id.desc()))  # type: ignore[attr-defined]
+        .over(partition_by=OWNER, order_by=(col(Event.occurred_at).desc(), col(Event.id).desc()))
         .label("rank")
     )
     inner = (
         select(Event, OWNER, rank)
-        .join(Customer, Customer.id == Event.customer_id)  # type: ignore[arg-type]
+        .join(Customer, col(Customer.id) == col(Event.customer_id))
         .where(*conditions)
         .subquery()
     )
@@ -164,12 +176,16 @@ async def lines_for(
     session: AsyncSession, event_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[EventLine]]:
     rows = (
-        await session.execute(
-            select(EventLine)
-            .where(EventLine.event_id.in_(event_ids))  # type: ignore[attr-defined]
-            .order_by(EventLine.event_id, EventLine.line_no)  # type: ignore[arg-type]
+        (
+            await session.execute(
+                select(EventLine)
+                .where(col(EventLine.event_id).in_(event_ids))
+                .order_by(col(EventLine.event_id), col(EventLine.line_no))
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     grouped: dict[uuid.UUID, list[EventLine]] = defaultdict(list)
     for line in rows:
         grouped[line.event_id].append(line)
@@ -181,12 +197,12 @@ async def reviews_for(
 ) -> dict[uuid.UUID, list[Review]]:
     rank = (
         func.row_number()
-        .over(partition_by=OWNER, order_by=(Review.created_at.desc(), Review.id.desc()))  # type: ignore[attr-defined]
+        .over(partition_by=OWNER, order_by=(col(Review.created_at).desc(), col(Review.id).desc()))
         .label("rank")
     )
     inner = (
         select(Review, OWNER, rank)
-        .join(Customer, Customer.id == Review.customer_id)  # type: ignore[arg-type]
+        .join(Customer, col(Customer.id) == col(Review.customer_id))
         .where(_members(owners))
         .subquery()
     )
@@ -206,11 +222,11 @@ class VoteCount:
 async def votes_for(
     session: AsyncSession, review_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, VoteCount]:
-    helpful = func.sum(case((ReviewVote.helpful.is_(True), 1), else_=0))  # type: ignore[attr-defined]
+    helpful = func.sum(case((col(ReviewVote.helpful).is_(True), 1), else_=0))
     rows = await session.execute(
-        select(ReviewVote.review_id, helpful, func.count())
-        .where(ReviewVote.review_id.in_(review_ids))  # type: ignore[attr-defined]
-        .group_by(ReviewVote.review_id)
+        select(col(ReviewVote.review_id), helpful, func.count())
+        .where(col(ReviewVote.review_id).in_(review_ids))
+        .group_by(col(ReviewVote.review_id))
     )
     return {
         review_id: VoteCount(helpful=int(yes or 0), unhelpful=int(total) - int(yes or 0))
@@ -223,9 +239,9 @@ async def referrals_made_for(
 ) -> dict[uuid.UUID, list[Referral]]:
     rows = await session.execute(
         select(Referral, OWNER)
-        .join(Customer, Customer.id == Referral.referrer_id)  # type: ignore[arg-type]
+        .join(Customer, col(Customer.id) == col(Referral.referrer_id))
         .where(_members(owners))
-        .order_by(Referral.created_at, Referral.id)  # type: ignore[arg-type]
+        .order_by(col(Referral.created_at), col(Referral.id))
     )
     return _group(rows.all())
 
@@ -235,9 +251,9 @@ async def referred_by_for(
 ) -> dict[uuid.UUID, Referral]:
     rows = await session.execute(
         select(Referral, OWNER)
-        .join(Customer, Customer.id == Referral.referee_id)  # type: ignore[arg-type]
+        .join(Customer, col(Customer.id) == col(Referral.referee_id))
         .where(_members(owners))
-        .order_by(Referral.registered_at)  # type: ignore[arg-type]
+        .order_by(col(Referral.registered_at))
     )
     found: dict[uuid.UUID, Referral] = {}
     for referral, owner in rows.all():
@@ -250,9 +266,9 @@ async def social_for(
 ) -> dict[uuid.UUID, list[SocialProfile]]:
     rows = await session.execute(
         select(SocialProfile, OWNER)
-        .join(Customer, Customer.id == SocialProfile.customer_id)  # type: ignore[arg-type]
+        .join(Customer, col(Customer.id) == col(SocialProfile.customer_id))
         .where(_members(owners))
-        .order_by(SocialProfile.linked_at, SocialProfile.id)  # type: ignore[arg-type]
+        .order_by(col(SocialProfile.linked_at), col(SocialProfile.id))
     )
     return _group(rows.all())
 
@@ -298,41 +314,31 @@ async def rfm_for(
     session: AsyncSession, owners: Sequence[uuid.UUID], *, currency: str
 ) -> dict[uuid.UUID, RfmFacts]:
     """One aggregate statement for all owners, in the program currency."""
-    is_purchase = Event.type == EventType.PURCHASE
-    is_return = Event.type == EventType.RETURN
+    is_purchase = col(Event.type) == EventType.PURCHASE
+    is_return = col(Event.type) == EventType.RETURN
+    purchase_time = case((is_purchase, col(Event.occurred_at)), else_=None)
     rows = await session.execute(
         select(
             OWNER,
             func.sum(case((is_purchase, 1), else_=0)),
-            func.sum(case((is_purchase, Event.amount_minor), else_=0)),
-            func.sum(case((is_return, Event.amount_minor), else_=0)),
-            func.min(case((is_purchase, Event.occurred_at), else_=None)),
-            func.max(case((is_purchase, Event.occurred_at), else_=None)),
+            func.sum(case((is_purchase, col(Event.amount_minor)), else_=0)),
+            func.sum(case((is_return, col(Event.amount_minor)), else_=0)),
+            type_coerce(func.min(purchase_time), UTCDateTime()),
+            type_coerce(func.max(purchase_time), UTCDateTime()),
         )
-        .join(Customer, Customer.id == Event.customer_id)  # type: ignore[arg-type]
-        .where(_members(owners), Event.currency == currency, or_(is_purchase, is_return))  # type: ignore[arg-type]
+        .join(Customer, col(Customer.id) == col(Event.customer_id))
+        .where(_members(owners), col(Event.currency) == currency, or_(is_purchase, is_return))
         .group_by(OWNER)
     )
-    facts: dict[uuid.UUID, RfmFacts] = {}
-    column_type = Event.__table__.c.occurred_at.type  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect
-    for owner, count, gross, returned, first_at, last_at in rows.all():
-        facts[owner] = RfmFacts(
+    return {
+        owner: RfmFacts(
             currency=currency,
             frequency=int(count or 0),
             gross_minor=int(gross or 0),
             returned_minor=int(returned or 0),
-            first_purchase_at=_as_time(column_type, first_at, dialect),
-            last_purchase_at=_as_time(column_type, last_at, dialect),
+            first_purchase_at=first_at,
+            last_purchase_at=last_at,
         )
-    return facts
+        for owner, count, gross, returned, first_at, last_at in rows.all()
+    }
 
-
-def _as_time(column_type: Any, value: Any, dialect: Any) -> datetime | None:
-    """min()/max() over a CASE lose the column type on SQLite: convert back explicitly."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    result: datetime | None = column_type.process_result_value(value, dialect)
-    return result

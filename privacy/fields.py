@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from privacy.crypto import (
     DataKeyMaterial,
@@ -64,8 +65,8 @@ class FieldCipher:
         row = (
             await self._session.execute(
                 select(DataKey)
-                .where(DataKey.subject_id == subject_id, DataKey.destroyed_at.is_(None))  # type: ignore[union-attr]
-                .order_by(DataKey.version.desc())  # type: ignore[attr-defined]
+                .where(col(DataKey.subject_id) == subject_id, col(DataKey.destroyed_at).is_(None))
+                .order_by(col(DataKey.version).desc())
                 .limit(1)
             )
         ).scalar_one_or_none()
@@ -95,7 +96,7 @@ class FieldCipher:
         if not missing:
             return
         rows = (
-            (await self._session.execute(select(DataKey).where(DataKey.id.in_(missing))))  # type: ignore[attr-defined]
+            (await self._session.execute(select(DataKey).where(col(DataKey.id).in_(missing))))
             .scalars()
             .all()
         )

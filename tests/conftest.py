@@ -28,14 +28,21 @@ from migrations.runner import upgrade
 from privacy.keys import LocalKeyring
 
 PG_URL = os.environ.get("LOYALGRAPH_TEST_DATABASE_URL")
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)] if PG_URL else ["sqlite"]
+BACKENDS = (
+    ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)] if PG_URL else ["sqlite"]
+)
 
 
 def _pg_parts(name: str) -> tuple[dict[str, Any], str]:
     assert PG_URL is not None
     url = make_url(PG_URL)
-    connect = {"host": url.host or "127.0.0.1", "port": url.port or 5432, "user": url.username or "postgres",
-               "password": url.password, "database": url.database or "postgres"}
+    connect = {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 5432,
+        "user": url.username or "postgres",
+        "password": url.password,
+        "database": url.database or "postgres",
+    }
     return connect, url.set(database=name).render_as_string(hide_password=False)
 
 
@@ -88,7 +95,9 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     home = tmp_path / "home"
-    return Settings.from_env({"LOYALGRAPH_HOME": str(home), "LOYALGRAPH_DATABASE_URL": database_url})
+    return Settings.from_env(
+        {"LOYALGRAPH_HOME": str(home), "LOYALGRAPH_DATABASE_URL": database_url}
+    )
 
 
 @pytest.fixture
@@ -122,7 +131,9 @@ class GraphQL:
         parsed = uuid.UUID(str(customer_id)) if customer_id else None
         return issue_token(self.provider.secret("jwt"), role=Role(role), customer_id=parsed)
 
-    def headers(self, *, as_: str | None, token: str | None, customer: str | None) -> dict[str, str]:
+    def headers(
+        self, *, as_: str | None, token: str | None, customer: str | None
+    ) -> dict[str, str]:
         headers: dict[str, str] = {}
         if as_ == "app":
             assert self.api_key is not None
@@ -136,8 +147,14 @@ class GraphQL:
         return headers
 
     async def post(
-        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = "operator",
-        token: str | None = None, customer: str | None = None, accept: str = "application/json",
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        as_: str | None = "operator",
+        token: str | None = None,
+        customer: str | None = None,
+        accept: str = "application/json",
     ) -> httpx.Response:
         headers = self.headers(as_=as_, token=token, customer=customer) | {"Accept": accept}
         return await self.client.post(
@@ -145,7 +162,11 @@ class GraphQL:
         )
 
     async def call(
-        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = "operator",
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        as_: str | None = "operator",
         customer: str | None = None,
     ) -> dict[str, Any]:
         response = await self.post(query, variables, as_=as_, customer=customer)
@@ -154,7 +175,11 @@ class GraphQL:
         return body
 
     async def data(
-        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = "operator",
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        as_: str | None = "operator",
         customer: str | None = None,
     ) -> dict[str, Any]:
         body = await self.call(query, variables, as_=as_, customer=customer)

@@ -48,6 +48,8 @@ async def require_acting_for(info: Info, customer_id: uuid.UUID, *roles: Role) -
     principal = info.context.principal
     if principal.has(Role.CUSTOMER) and not principal.has(*roles):
         customer = await info.context.loaders.customer.load(customer_id)
-        require(customer is not None and is_self(info, customer.id), "customers act only for themselves")
+        require(
+            customer is not None and is_self(info, customer.id), "customers act only for themselves"
+        )
         return
     require_roles(info, *roles)

@@ -23,7 +23,13 @@ from api.schema.customer.mutations import CustomerMutation
 from api.schema.customer.queries import CustomerQuery
 from api.schema.enums import SCALARS
 from api.schema.events.mutations import EventMutation
-from api.schema.events.types import CampaignResponse, ContactInteraction, Purchase, ReturnEvent, Visit
+from api.schema.events.types import (
+    CampaignResponse,
+    ContactInteraction,
+    Purchase,
+    ReturnEvent,
+    Visit,
+)
 from api.schema.influence.mutations import InfluenceMutation
 
 MAX_DEPTH = 12

@@ -10,7 +10,6 @@ import json
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -68,6 +67,7 @@ def page_size(first: int | None) -> int:
 
 # --- global ids ---------------------------------------------------------------------------
 
+
 def to_global_id(type_name: str, raw_id: uuid.UUID) -> strawberry.ID:
     return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{raw_id}".encode()).decode())
 
@@ -93,6 +93,7 @@ def customer_uuid(value: str) -> uuid.UUID:
 
 
 # --- keyset cursors -----------------------------------------------------------------------
+
 
 class CursorCodec:
     """Opaque keyset cursors, HMAC-signed so a tampered cursor is refused, not executed."""
@@ -128,5 +129,3 @@ class CursorCodec:
 def require(condition: bool, message: str = "you are not allowed to do this") -> None:
     if not condition:
         raise api_error(ApiErrorCode.FORBIDDEN, message)
-
-

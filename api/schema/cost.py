@@ -38,7 +38,9 @@ def _page(field: FieldNode, variables: dict[str, Any]) -> int:
         if isinstance(value, VariableNode):
             found = variables.get(value.name.value)
             return int(found) if isinstance(found, int) else DEFAULT_PAGE
-    return DEFAULT_PAGE if field.name.value in {"events", "purchases", "customers", "reviews"} else 1
+    return (
+        DEFAULT_PAGE if field.name.value in {"events", "purchases", "customers", "reviews"} else 1
+    )
 
 
 def selection_cost(
@@ -83,7 +85,8 @@ class QueryCost(SchemaExtension):
         }
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         chosen = [
-            op for op in operations
+            op
+            for op in operations
             if ctx.operation_name is None or (op.name and op.name.value == ctx.operation_name)
         ]
         self.cost = sum(
@@ -98,4 +101,6 @@ class QueryCost(SchemaExtension):
             ]
 
     def get_results(self) -> dict[str, Any]:
-        return {} if self.cost is None else {"cost": {"requested": self.cost, "limit": self.max_cost}}
+        return (
+            {} if self.cost is None else {"cost": {"requested": self.cost, "limit": self.max_cost}}
+        )

@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from strawberry.dataloader import DataLoader
 
 from graph import queries
 from graph.customers import PROFILE_FIELDS, Profile, decrypt_profile
-from graph.models import Customer, Event, EventLine, Identity, Referral, Review, SocialProfile, Store
+from graph.models import (
+    Customer,
+    Event,
+    EventLine,
+    Identity,
+    Referral,
+    Review,
+    SocialProfile,
+    Store,
+)
 from privacy.fields import FieldCipher
 
 K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
+G = TypeVar("G", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,111 +56,106 @@ class ReviewsKey:
     limit: int
 
 
-def _by_key(
-    fetch: Callable[[list[K]], Awaitable[dict[K, V]]], default: Callable[[], V]
-) -> Callable[[list[K]], Awaitable[list[V]]]:
-    async def load(keys: list[K]) -> list[V]:
-        found = await fetch(keys)
-        return [found[key] if key in found else default() for key in keys]
-
-    return load
-
-
-def _grouped(
-    keys: Sequence[Any], group_of: Callable[[Any], Hashable]
-) -> dict[Hashable, list[Any]]:
-    groups: dict[Hashable, list[Any]] = defaultdict(list)
+def _grouped(keys: Sequence[K], group_of: dict[K, G]) -> dict[G, list[K]]:
+    """Keys that share query arguments (page size, cursor, filter) go in one statement."""
+    groups: dict[G, list[K]] = defaultdict(list)
     for key in keys:
-        groups[group_of(key)].append(key)
+        groups[group_of[key]].append(key)
     return groups
 
 
 class Loaders:
+    """Created per request (and again after each mutation), never shared between requests."""
+
     def __init__(self, session: AsyncSession, cipher: FieldCipher, currency: str) -> None:
         self.session = session
-        s = session
+        self.cipher = cipher
+        self.currency = currency
+        self.customer = DataLoader[uuid.UUID, Customer | None](self._customers)
+        self.identities = DataLoader[uuid.UUID, list[Identity]](self._identities)
+        self.events = DataLoader[EventsKey, list[Event]](self._events)
+        self.event = DataLoader[uuid.UUID, Event | None](self._events_by_id)
+        self.lines = DataLoader[uuid.UUID, list[EventLine]](self._lines)
+        self.reviews = DataLoader[ReviewsKey, list[Review]](self._reviews)
+        self.votes = DataLoader[uuid.UUID, queries.VoteCount](self._votes)
+        self.referrals_made = DataLoader[uuid.UUID, list[Referral]](self._referrals_made)
+        self.referred_by = DataLoader[uuid.UUID, Referral | None](self._referred_by)
+        self.social = DataLoader[uuid.UUID, list[SocialProfile]](self._social)
+        self.rfm = DataLoader[uuid.UUID, queries.RfmFacts | None](self._rfm)
+        self.store = DataLoader[uuid.UUID, Store | None](self._stores)
+        self.plaintext = DataLoader[Sealed, str | None](self._open)
+        self.profile = DataLoader[Customer, Profile](self._profiles, cache_key_fn=lambda c: c.id)
 
-        async def customers(ids: list[uuid.UUID]) -> dict[uuid.UUID, Customer]:
-            return await queries.customers_by_ids(s, ids)
+    async def _customers(self, ids: list[uuid.UUID]) -> list[Customer | None]:
+        found = await queries.customers_by_ids(self.session, ids)
+        return [found.get(key) for key in ids]
 
-        async def events(keys: list[EventsKey]) -> dict[EventsKey, list[Event]]:
-            found: dict[EventsKey, list[Event]] = {}
-            for (first, after, filt), group in _grouped(
-                keys, lambda k: (k.first, k.after, k.filter)
-            ).items():
-                rows = await queries.events_for(
-                    s, [k.owner for k in group], first=first, after=after, filter=filt
-                )
-                found.update({k: rows.get(k.owner, []) for k in group})
-            return found
+    async def _identities(self, owners: list[uuid.UUID]) -> list[list[Identity]]:
+        found = await queries.identities_for(self.session, owners)
+        return [found.get(key, []) for key in owners]
 
-        async def reviews(keys: list[ReviewsKey]) -> dict[ReviewsKey, list[Review]]:
-            found: dict[ReviewsKey, list[Review]] = {}
-            for limit, group in _grouped(keys, lambda k: k.limit).items():
-                rows = await queries.reviews_for(s, [k.owner for k in group], limit=int(limit))  # type: ignore[call-overload]
-                found.update({k: rows.get(k.owner, []) for k in group})
-            return found
-
-        async def stores(ids: list[uuid.UUID]) -> dict[uuid.UUID, Store]:
-            rows = (await s.execute(select(Store).where(Store.id.in_(ids)))).scalars()  # type: ignore[attr-defined]
-            return {row.id: row for row in rows}
-
-        async def events_by_id(ids: list[uuid.UUID]) -> dict[uuid.UUID, Event]:
-            rows = (await s.execute(select(Event).where(Event.id.in_(ids)))).scalars()  # type: ignore[attr-defined]
-            return {row.id: row for row in rows}
-
-        async def profiles(rows: list[Customer]) -> list[Profile | None]:
-            await cipher.preload(
-                getattr(row, column) for row in rows for column in PROFILE_FIELDS.values()
+    async def _events(self, keys: list[EventsKey]) -> list[list[Event]]:
+        found: dict[EventsKey, list[Event]] = {}
+        groups = _grouped(keys, {k: (k.first, k.after, k.filter) for k in keys})
+        for (first, after, filt), group in groups.items():
+            rows = await queries.events_for(
+                self.session, [k.owner for k in group], first=first, after=after, filter=filt
             )
-            return [await decrypt_profile(cipher, row) for row in rows]
+            found.update({k: rows.get(k.owner, []) for k in group})
+        return [found[key] for key in keys]
 
-        async def opened(items: list[Sealed]) -> list[str | None]:
-            await cipher.preload(item.blob for item in items)
-            return [
-                await cipher.decrypt(
-                    table=item.table, column=item.column, row_id=item.row_id, blob=item.blob
-                )
-                for item in items
-            ]
+    async def _events_by_id(self, ids: list[uuid.UUID]) -> list[Event | None]:
+        rows = await self.session.execute(select(Event).where(col(Event.id).in_(ids)))
+        found = {row.id: row for row in rows.scalars()}
+        return [found.get(key) for key in ids]
 
-        async def rfm(owners: list[uuid.UUID]) -> dict[uuid.UUID, queries.RfmFacts]:
-            return await queries.rfm_for(s, owners, currency=currency)
+    async def _lines(self, ids: list[uuid.UUID]) -> list[list[EventLine]]:
+        found = await queries.lines_for(self.session, ids)
+        return [found.get(key, []) for key in ids]
 
-        async def identities(owners: list[uuid.UUID]) -> dict[uuid.UUID, list[Identity]]:
-            return await queries.identities_for(s, owners)
+    async def _reviews(self, keys: list[ReviewsKey]) -> list[list[Review]]:
+        found: dict[ReviewsKey, list[Review]] = {}
+        for limit, group in _grouped(keys, {k: k.limit for k in keys}).items():
+            rows = await queries.reviews_for(self.session, [k.owner for k in group], limit=limit)
+            found.update({k: rows.get(k.owner, []) for k in group})
+        return [found[key] for key in keys]
 
-        async def lines(ids: list[uuid.UUID]) -> dict[uuid.UUID, list[EventLine]]:
-            return await queries.lines_for(s, ids)
+    async def _votes(self, ids: list[uuid.UUID]) -> list[queries.VoteCount]:
+        found = await queries.votes_for(self.session, ids)
+        return [found.get(key, queries.VoteCount()) for key in ids]
 
-        async def votes(ids: list[uuid.UUID]) -> dict[uuid.UUID, queries.VoteCount]:
-            return await queries.votes_for(s, ids)
+    async def _referrals_made(self, owners: list[uuid.UUID]) -> list[list[Referral]]:
+        found = await queries.referrals_made_for(self.session, owners)
+        return [found.get(key, []) for key in owners]
 
-        async def referrals_made(owners: list[uuid.UUID]) -> dict[uuid.UUID, list[Referral]]:
-            return await queries.referrals_made_for(s, owners)
+    async def _referred_by(self, owners: list[uuid.UUID]) -> list[Referral | None]:
+        found = await queries.referred_by_for(self.session, owners)
+        return [found.get(key) for key in owners]
 
-        async def referred_by(owners: list[uuid.UUID]) -> dict[uuid.UUID, Referral]:
-            return await queries.referred_by_for(s, owners)
+    async def _social(self, owners: list[uuid.UUID]) -> list[list[SocialProfile]]:
+        found = await queries.social_for(self.session, owners)
+        return [found.get(key, []) for key in owners]
 
-        async def social(owners: list[uuid.UUID]) -> dict[uuid.UUID, list[SocialProfile]]:
-            return await queries.social_for(s, owners)
+    async def _rfm(self, owners: list[uuid.UUID]) -> list[queries.RfmFacts | None]:
+        found = await queries.rfm_for(self.session, owners, currency=self.currency)
+        return [found.get(key) for key in owners]
 
-        def none() -> None:
-            return None
+    async def _stores(self, ids: list[uuid.UUID]) -> list[Store | None]:
+        rows = await self.session.execute(select(Store).where(col(Store.id).in_(ids)))
+        found = {row.id: row for row in rows.scalars()}
+        return [found.get(key) for key in ids]
 
-        self.customer = DataLoader[uuid.UUID, Customer | None](_by_key(customers, none))
-        self.identities = DataLoader[uuid.UUID, list[Identity]](_by_key(identities, list))
-        self.events = DataLoader[EventsKey, list[Event]](_by_key(events, list))
-        self.event = DataLoader[uuid.UUID, Event | None](_by_key(events_by_id, none))
-        self.lines = DataLoader[uuid.UUID, list[EventLine]](_by_key(lines, list))
-        self.reviews = DataLoader[ReviewsKey, list[Review]](_by_key(reviews, list))
-        self.votes = DataLoader[uuid.UUID, queries.VoteCount](_by_key(votes, queries.VoteCount))
-        self.referrals_made = DataLoader[uuid.UUID, list[Referral]](_by_key(referrals_made, list))
-        self.referred_by = DataLoader[uuid.UUID, Referral | None](_by_key(referred_by, none))
-        self.social = DataLoader[uuid.UUID, list[SocialProfile]](_by_key(social, list))
-        self.rfm = DataLoader[uuid.UUID, queries.RfmFacts | None](_by_key(rfm, none))
-        self.store = DataLoader[uuid.UUID, Store | None](_by_key(stores, none))
-        self.plaintext = DataLoader[Sealed, str | None](opened)
-        self.profile = DataLoader[Customer, Profile | None](
-            profiles, cache_key_fn=lambda row: row.id
+    async def _open(self, items: list[Sealed]) -> list[str | None]:
+        await self.cipher.preload(item.blob for item in items)
+        return [
+            await self.cipher.decrypt(
+                table=item.table, column=item.column, row_id=item.row_id, blob=item.blob
+            )
+            for item in items
+        ]
+
+    async def _profiles(self, rows: list[Customer]) -> list[Profile]:
+        await self.cipher.preload(
+            getattr(row, column) for row in rows for column in PROFILE_FIELDS.values()
         )
+        return [await decrypt_profile(self.cipher, row) for row in rows]

@@ -22,8 +22,10 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
     if type_name == "Customer":
         customer = await visible_customer(info, raw_id)
         return None if customer is None else Customer.from_row(customer)
-    table: type[SQLModel] | None = {
-        "Identity": models.Identity, "Review": models.Review, "Referral": models.Referral,
+    table: type[SQLModel] | None = {  # type: ignore[assignment]
+        "Identity": models.Identity,
+        "Review": models.Review,
+        "Referral": models.Referral,
         "SocialProfile": models.SocialProfile,
     }.get(type_name) or (models.Event if type_name in EVENT_TYPE_NAMES else None)
     if table is None:

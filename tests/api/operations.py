@@ -27,9 +27,18 @@ query ByIdentifier($kind: IdentityKind!, $value: String!) {
 """
 
 
-def purchase_input(customer_id: str, key: str, *, price: int = 10_000, quantity: int = 2,
-                   sku: str = "SKU-1", channel: str = "POS") -> dict[str, object]:
+def purchase_input(
+    customer_id: str,
+    key: str,
+    *,
+    price: int = 10_000,
+    quantity: int = 2,
+    sku: str = "SKU-1",
+    channel: str = "POS",
+) -> dict[str, object]:
     return {
-        "customerId": customer_id, "channel": channel, "idempotencyKey": key,
+        "customerId": customer_id,
+        "channel": channel,
+        "idempotencyKey": key,
         "lines": [{"sku": sku, "category": "shoes", "quantity": quantity, "unitPriceMinor": price}],
     }

@@ -3,10 +3,18 @@ from tests.api.operations import CUSTOMER_BY_IDENTIFIER, PURCHASE, REGISTER, pur
 
 async def test_same_person_at_pos_and_online_is_one_customer(gql):
     # given a customer registered at POS with a national-format phone
-    first = await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "8 (916) 123-45-67", "firstName": "Ivan"}}, as_="app")
+    first = await gql.data(
+        REGISTER,
+        {"input": {"channel": "POS", "phone": "8 (916) 123-45-67", "firstName": "Ivan"}},
+        as_="app",
+    )
     assert first["customerRegister"]["created"] is True
     # when the same person registers online in E.164
-    second = await gql.data(REGISTER, {"input": {"channel": "WEB", "phone": "+79161234567", "email": "ivan@example.com"}}, as_="app")
+    second = await gql.data(
+        REGISTER,
+        {"input": {"channel": "WEB", "phone": "+79161234567", "email": "ivan@example.com"}},
+        as_="app",
+    )
     # then the second registration finds the first
     payload = second["customerRegister"]
     assert payload["errors"] == []
@@ -18,10 +26,16 @@ async def test_same_person_at_pos_and_online_is_one_customer(gql):
 
 
 async def test_retried_purchase_records_once(gql):
-    registered = await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "+79161112233"}}, as_="app")
+    registered = await gql.data(
+        REGISTER, {"input": {"channel": "POS", "phone": "+79161112233"}}, as_="app"
+    )
     customer_id = registered["customerRegister"]["customer"]["id"]
-    first = await gql.data(PURCHASE, {"input": purchase_input(customer_id, "receipt-0001")}, as_="app")
-    again = await gql.data(PURCHASE, {"input": purchase_input(customer_id, "receipt-0001")}, as_="app")
+    first = await gql.data(
+        PURCHASE, {"input": purchase_input(customer_id, "receipt-0001")}, as_="app"
+    )
+    again = await gql.data(
+        PURCHASE, {"input": purchase_input(customer_id, "receipt-0001")}, as_="app"
+    )
     assert first["purchaseRecord"]["replayed"] is False
     assert again["purchaseRecord"]["replayed"] is True
     assert again["purchaseRecord"]["purchase"]["id"] == first["purchaseRecord"]["purchase"]["id"]

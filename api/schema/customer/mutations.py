@@ -97,29 +97,54 @@ class CustomerUnmergePayload:
 @strawberry.type
 class CustomerMutation:
     @strawberry.mutation
-    async def customer_register(self, info: Info, input: CustomerRegisterInput) -> CustomerRegisterPayload:
+    async def customer_register(
+        self, info: Info, input: CustomerRegisterInput
+    ) -> CustomerRegisterPayload:
         require_roles(info, *WRITERS)
         ctx = info.context
-        result, errors = await in_transaction(info, lambda session: register_customer(
-            session, ctx.cipher, channel=input.channel, phone=input.phone, email=input.email,
-            first_name=input.first_name, last_name=input.last_name, birth_date=input.birth_date,
-            address=input.address, external_id=input.external_id,
-            external_system=input.external_system, loyalty_card=input.loyalty_card,
-            phone_verified=input.phone_verified, email_verified=input.email_verified,
-        ))
+        result, errors = await in_transaction(
+            info,
+            lambda session: register_customer(
+                session,
+                ctx.cipher,
+                channel=input.channel,
+                phone=input.phone,
+                email=input.email,
+                first_name=input.first_name,
+                last_name=input.last_name,
+                birth_date=input.birth_date,
+                address=input.address,
+                external_id=input.external_id,
+                external_system=input.external_system,
+                loyalty_card=input.loyalty_card,
+                phone_verified=input.phone_verified,
+                email_verified=input.email_verified,
+            ),
+        )
         if result is None:
             return CustomerRegisterPayload(errors=errors)
-        return CustomerRegisterPayload(customer=Customer.from_row(result.customer), created=result.created)
+        return CustomerRegisterPayload(
+            customer=Customer.from_row(result.customer), created=result.created
+        )
 
     @strawberry.mutation
     async def identity_link(self, info: Info, input: IdentityLinkInput) -> IdentityLinkPayload:
         customer_id = customer_uuid(input.customer_id)
         await require_acting_for(info, customer_id, *WRITERS)
         ctx = info.context
-        identity, errors = await in_transaction(info, lambda session: link_identity(
-            session, ctx.cipher, customer_id=customer_id, kind=input.kind, value=input.value,
-            channel=input.channel, source_system=input.source_system, verified=input.verified,
-        ))
+        identity, errors = await in_transaction(
+            info,
+            lambda session: link_identity(
+                session,
+                ctx.cipher,
+                customer_id=customer_id,
+                kind=input.kind,
+                value=input.value,
+                channel=input.channel,
+                source_system=input.source_system,
+                verified=input.verified,
+            ),
+        )
         if identity is None:
             return IdentityLinkPayload(errors=errors)
         owner = await ctx.loaders.customer.load(identity.customer_id)
@@ -129,28 +154,46 @@ class CustomerMutation:
         )
 
     @strawberry.mutation(description="Merge two records of one person (staff).")
-    async def customers_merge(self, info: Info, input: CustomersMergeInput) -> CustomersMergePayload:
+    async def customers_merge(
+        self, info: Info, input: CustomersMergeInput
+    ) -> CustomersMergePayload:
         require_roles(info, *MERGERS)
         ids = [customer_uuid(value) for value in input.customer_ids]
         survivor_id = customer_uuid(input.survivor_id) if input.survivor_id else None
         ctx = info.context
-        result, errors = await in_transaction(info, lambda session: merge_customers(
-            session, ctx.cipher, customer_ids=ids, survivor_id=survivor_id,
-            actor=ctx.principal.actor, reason=input.reason,
-        ))
+        result, errors = await in_transaction(
+            info,
+            lambda session: merge_customers(
+                session,
+                ctx.cipher,
+                customer_ids=ids,
+                survivor_id=survivor_id,
+                actor=ctx.principal.actor,
+                reason=input.reason,
+            ),
+        )
         if result is None:
             return CustomersMergePayload(errors=errors)
         merged = Customer.from_row(result.merged)
-        return CustomersMergePayload(survivor=Customer.from_row(result.survivor), merged_customer_id=merged.id)
+        return CustomersMergePayload(
+            survivor=Customer.from_row(result.survivor), merged_customer_id=merged.id
+        )
 
     @strawberry.mutation(description="Undo a merge: both customers come back as they were.")
-    async def customer_unmerge(self, info: Info, input: CustomerUnmergeInput) -> CustomerUnmergePayload:
+    async def customer_unmerge(
+        self, info: Info, input: CustomerUnmergeInput
+    ) -> CustomerUnmergePayload:
         require_roles(info, *MERGERS)
         customer_id = customer_uuid(input.customer_id)
         ctx = info.context
-        result, errors = await in_transaction(info, lambda session: unmerge_customer(
-            session, customer_id=customer_id, actor=ctx.principal.actor,
-        ))
+        result, errors = await in_transaction(
+            info,
+            lambda session: unmerge_customer(
+                session,
+                customer_id=customer_id,
+                actor=ctx.principal.actor,
+            ),
+        )
         if result is None:
             return CustomerUnmergePayload(errors=errors)
         return CustomerUnmergePayload(

@@ -9,9 +9,9 @@ import strawberry
 from api.auth import STAFF_ROLES, Role
 from api.context import Info
 from api.schema.access import ensure_can_read, require_roles, visible_customer
-from api.schema.common import DEFAULT_PAGE, from_global_id, page_size
+from api.schema.common import DEFAULT_PAGE, PageInfo, from_global_id, page_size
 from api.schema.customer.types import Customer
-from api.schema.node import Connection, Edge, Node, PageInfo
+from api.schema.node import Connection, Edge, Node
 from api.schema.nodes import resolve_node
 from api.schema.transaction import as_graphql_error
 from core.errors import DomainError
@@ -46,7 +46,10 @@ class CustomerQuery:
         require_roles(info, *STAFF_ROLES, Role.APP)
         try:
             row = await find_by_identifier(
-                info.context.session, info.context.cipher, kind=kind, value=value,
+                info.context.session,
+                info.context.cipher,
+                kind=kind,
+                value=value,
                 source_system=source_system,
             )
         except DomainError as error:
@@ -73,12 +76,17 @@ class CustomerQuery:
             first=size,
             after=cursors.decode("customer", after),
             filter=queries.CustomerFilter(
-                status=f.status, registered_channel=f.registered_channel,
-                created_after=f.created_after, created_before=f.created_before,
+                status=f.status,
+                registered_channel=f.registered_channel,
+                created_after=f.created_after,
+                created_before=f.created_before,
             ),
         )
         edges = [
-            Edge(cursor=cursors.encode("customer", row.created_at, row.id), node=Customer.from_row(row))
+            Edge(
+                cursor=cursors.encode("customer", row.created_at, row.id),
+                node=Customer.from_row(row),
+            )
             for row in rows[:size]
         ]
         return Connection(

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import strawberry
 
 from api.context import Info
 from api.schema.access import may_read_personal, require_personal
-from api.schema.common import DEFAULT_PAGE, MAX_PAGE, page_size, to_global_id
+from api.schema.common import DEFAULT_PAGE, MAX_PAGE, PageInfo, page_size, to_global_id
 from api.schema.enums import Long
 from api.schema.loaders import EventsKey, ReviewsKey, Sealed
-from api.schema.node import Connection, Edge, Node, PageInfo
+from api.schema.node import Connection, Edge, Node
 from core.clock import utcnow
 from graph import models, queries
 from graph.enums import Channel, CustomerStatus, EventType, IdentityKind
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from api.schema.events.types import EventNode, Purchase
     from api.schema.influence.types import Referral, Review, SocialProfile
 
+N = TypeVar("N")
+
 
 @strawberry.type
 class Money:
@@ -29,7 +32,9 @@ class Money:
     currency: str
 
 
-@strawberry.type(description="Decrypted personal data; readable by the customer and by staff roles allowed to.")
+@strawberry.type(
+    description="Decrypted personal data; readable by the customer and by staff roles allowed to."
+)
 class Profile:
     first_name: str | None
     last_name: str | None
@@ -51,9 +56,15 @@ class Identity(Node):
     @classmethod
     def from_row(cls, row: models.Identity, owner_id: uuid.UUID) -> Identity:
         return cls(
-            id=to_global_id("Identity", row.id), kind=IdentityKind(row.kind),
-            source_system=row.source_system, verified=row.verified, channel=Channel(row.channel),
-            first_seen=row.first_seen, last_seen=row.last_seen, row=row, owner_id=owner_id,
+            id=to_global_id("Identity", row.id),
+            kind=IdentityKind(row.kind),
+            source_system=row.source_system,
+            verified=row.verified,
+            channel=Channel(row.channel),
+            first_seen=row.first_seen,
+            last_seen=row.last_seen,
+            row=row,
+            owner_id=owner_id,
         )
 
     @strawberry.field(description="The normalised identifier (personal data).")
@@ -84,7 +95,9 @@ class RfmFacts:
     @strawberry.field
     def average_check(self) -> Money | None:
         value = self.facts.average_check_minor
-        return None if value is None else Money(amount_minor=Long(value), currency=self.facts.currency)
+        return (
+            None if value is None else Money(amount_minor=Long(value), currency=self.facts.currency)
+        )
 
     @strawberry.field
     def average_inter_purchase_days(self) -> float | None:
@@ -132,8 +145,11 @@ class Customer(Node):
     @classmethod
     def from_row(cls, row: models.Customer) -> Customer:
         return cls(
-            id=to_global_id("Customer", row.id), status=CustomerStatus(row.status),
-            registered_channel=Channel(row.registered_channel), created_at=row.created_at, row=row,
+            id=to_global_id("Customer", row.id),
+            status=CustomerStatus(row.status),
+            registered_channel=Channel(row.registered_channel),
+            created_at=row.created_at,
+            row=row,
         )
 
     @strawberry.field
@@ -148,8 +164,10 @@ class Customer(Node):
         if found is None:
             return None
         return Profile(
-            first_name=found.first_name, last_name=found.last_name,
-            birth_date=found.birth_date, address=found.address,
+            first_name=found.first_name,
+            last_name=found.last_name,
+            birth_date=found.birth_date,
+            address=found.address,
         )
 
     @strawberry.field(description="Events newest first, with keyset pagination.")
@@ -225,8 +243,8 @@ class Customer(Node):
 
 
 def _connection(
-    info: Info, nodes: list[object], rows: list[models.Event], more: bool
-) -> Connection[object]:
+    info: Info, nodes: Sequence[N], rows: list[models.Event], more: bool
+) -> Connection[N]:
     cursors = [info.context.cursors.encode("event", row.occurred_at, row.id) for row in rows]
     return Connection(
         edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],

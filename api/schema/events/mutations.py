@@ -58,7 +58,9 @@ class PurchaseRecordInput:
     idempotency_key: str
     customer_id: strawberry.ID | None = None
     identifier: IdentifierInput | None = None
-    currency: str | None = strawberry.field(default=None, description="Defaults to the program currency.")
+    currency: str | None = strawberry.field(
+        default=None, description="Defaults to the program currency."
+    )
     occurred_at: dt.datetime | None = None
     store_code: str | None = None
     external_ref: str | None = None
@@ -67,7 +69,9 @@ class PurchaseRecordInput:
 @strawberry.type
 class PurchaseRecordPayload:
     purchase: Purchase | None = None
-    replayed: bool = strawberry.field(default=False, description="True when the key was seen before.")
+    replayed: bool = strawberry.field(
+        default=False, description="True when the key was seen before."
+    )
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -118,49 +122,88 @@ def _purchase_uuid(value: str) -> uuid.UUID:
 @strawberry.type
 class EventMutation:
     @strawberry.mutation
-    async def purchase_record(self, info: Info, input: PurchaseRecordInput) -> PurchaseRecordPayload:
+    async def purchase_record(
+        self, info: Info, input: PurchaseRecordInput
+    ) -> PurchaseRecordPayload:
         require_roles(info, *RECORDERS)
         ctx = info.context
         lines = [
-            LineInput(sku=line.sku, category=line.category, quantity=line.quantity,
-                      unit_price_minor=int(line.unit_price_minor))
+            LineInput(
+                sku=line.sku,
+                category=line.category,
+                quantity=line.quantity,
+                unit_price_minor=int(line.unit_price_minor),
+            )
             for line in input.lines
         ]
-        recorded, errors = await in_transaction(info, lambda session: record_purchase(
-            session, ctx.cipher, customer=_ref(input.customer_id, input.identifier),
-            channel=input.channel, lines=lines, idempotency_key=input.idempotency_key,
-            currency=input.currency or ctx.settings.currency, occurred_at=input.occurred_at,
-            store_code=input.store_code, external_ref=input.external_ref,
-        ))
+        recorded, errors = await in_transaction(
+            info,
+            lambda session: record_purchase(
+                session,
+                ctx.cipher,
+                customer=_ref(input.customer_id, input.identifier),
+                channel=input.channel,
+                lines=lines,
+                idempotency_key=input.idempotency_key,
+                currency=input.currency or ctx.settings.currency,
+                occurred_at=input.occurred_at,
+                store_code=input.store_code,
+                external_ref=input.external_ref,
+            ),
+        )
         if recorded is None:
             return PurchaseRecordPayload(errors=errors)
-        return PurchaseRecordPayload(purchase=Purchase.from_row(recorded.event), replayed=recorded.replayed)
+        return PurchaseRecordPayload(
+            purchase=Purchase.from_row(recorded.event), replayed=recorded.replayed
+        )
 
     @strawberry.mutation
     async def return_record(self, info: Info, input: ReturnRecordInput) -> ReturnRecordPayload:
         require_roles(info, *RECORDERS)
         purchase_id = _purchase_uuid(input.purchase_id)
         lines = [LineInput(sku=line.sku, quantity=line.quantity) for line in input.lines]
-        recorded, errors = await in_transaction(info, lambda session: record_return(
-            session, purchase_id=purchase_id, channel=input.channel, lines=lines,
-            idempotency_key=input.idempotency_key, occurred_at=input.occurred_at,
-            store_code=input.store_code,
-        ))
+        recorded, errors = await in_transaction(
+            info,
+            lambda session: record_return(
+                session,
+                purchase_id=purchase_id,
+                channel=input.channel,
+                lines=lines,
+                idempotency_key=input.idempotency_key,
+                occurred_at=input.occurred_at,
+                store_code=input.store_code,
+            ),
+        )
         if recorded is None:
             return ReturnRecordPayload(errors=errors)
-        return ReturnRecordPayload(return_=ReturnEvent.from_row(recorded.event), replayed=recorded.replayed)
+        return ReturnRecordPayload(
+            return_=ReturnEvent.from_row(recorded.event), replayed=recorded.replayed
+        )
 
-    @strawberry.mutation(description="Record a visit, a contact-centre interaction or a campaign response.")
+    @strawberry.mutation(
+        description="Record a visit, a contact-centre interaction or a campaign response."
+    )
     async def event_record(self, info: Info, input: EventRecordInput) -> EventRecordPayload:
         require_roles(info, *RECORDERS)
         ctx = info.context
-        recorded, errors = await in_transaction(info, lambda session: record_event(
-            session, ctx.cipher, customer=_ref(input.customer_id, input.identifier),
-            type=input.type, channel=input.channel, idempotency_key=input.idempotency_key,
-            occurred_at=input.occurred_at, store_code=input.store_code, topic=input.topic,
-            satisfaction=input.satisfaction, campaign=input.campaign,
-            campaign_channel=input.campaign_channel, action=input.action,
-        ))
+        recorded, errors = await in_transaction(
+            info,
+            lambda session: record_event(
+                session,
+                ctx.cipher,
+                customer=_ref(input.customer_id, input.identifier),
+                type=input.type,
+                channel=input.channel,
+                idempotency_key=input.idempotency_key,
+                occurred_at=input.occurred_at,
+                store_code=input.store_code,
+                topic=input.topic,
+                satisfaction=input.satisfaction,
+                campaign=input.campaign,
+                campaign_channel=input.campaign_channel,
+                action=input.action,
+            ),
+        )
         if recorded is None:
             return EventRecordPayload(errors=errors)
         return EventRecordPayload(event=event_node(recorded.event), replayed=recorded.replayed)

@@ -49,9 +49,11 @@ class EventNode(Node):
     def _base(cls, row: models.Event) -> dict[str, object]:
         return {
             "id": to_global_id(cls.__strawberry_definition__.name, row.id),  # type: ignore[attr-defined]
-            "type": EventType(row.type), "type": EventType(row.type),
-            "channel": Channel(row.channel), "occurred_at": row.occurred_at,
-            "recorded_at": row.recorded_at, "row": row,
+            "type": EventType(row.type),
+            "channel": Channel(row.channel),
+            "occurred_at": row.occurred_at,
+            "recorded_at": row.recorded_at,
+            "row": row,
         }
 
 
@@ -59,7 +61,9 @@ async def _lines(info: Info, row: models.Event) -> list[Line]:
     currency = row.currency or info.context.settings.currency
     return [
         Line(
-            sku=line.sku, category=line.category, quantity=line.quantity,
+            sku=line.sku,
+            category=line.category,
+            quantity=line.quantity,
             unit_price=Money(amount_minor=Long(line.unit_price_minor), currency=currency),
         )
         for line in await info.context.loaders.lines.load(row.id)
@@ -142,7 +146,9 @@ class CampaignResponse(EventNode):
         )
 
 
-_BY_TYPE: dict[str, type[Purchase | ReturnEvent | Visit | ContactInteraction | CampaignResponse]] = {
+_BY_TYPE: dict[
+    str, type[Purchase | ReturnEvent | Visit | ContactInteraction | CampaignResponse]
+] = {
     EventType.PURCHASE: Purchase,
     EventType.RETURN: ReturnEvent,
     EventType.VISIT: Visit,

@@ -46,7 +46,9 @@ class ReviewVoteInput:
 @strawberry.input
 class ReferralCreateInput:
     referrer_id: strawberry.ID
-    code: str | None = strawberry.field(default=None, description="A vanity code; generated if absent.")
+    code: str | None = strawberry.field(
+        default=None, description="A vanity code; generated if absent."
+    )
 
 
 @strawberry.input
@@ -82,10 +84,17 @@ class InfluenceMutation:
         customer_id = customer_uuid(input.customer_id)
         await require_acting_for(info, customer_id, *ACTORS)
         ctx = info.context
-        review, errors = await in_transaction(info, lambda session: submit_review(
-            session, ctx.cipher, customer_id=customer_id, product_sku=input.product_sku,
-            rating=input.rating, text=input.text,
-        ))
+        review, errors = await in_transaction(
+            info,
+            lambda session: submit_review(
+                session,
+                ctx.cipher,
+                customer_id=customer_id,
+                product_sku=input.product_sku,
+                rating=input.rating,
+                text=input.text,
+            ),
+        )
         return ReviewPayload(review=Review.from_row(review) if review else None, errors=errors)
 
     @strawberry.mutation
@@ -93,28 +102,48 @@ class InfluenceMutation:
         voter_id = customer_uuid(input.voter_id)
         await require_acting_for(info, voter_id, *ACTORS)
         review_id = from_global_id(input.review_id, expected="Review")[1]
-        review, errors = await in_transaction(info, lambda session: vote_review(
-            session, review_id=review_id, voter_id=voter_id, helpful=input.helpful,
-        ))
+        review, errors = await in_transaction(
+            info,
+            lambda session: vote_review(
+                session,
+                review_id=review_id,
+                voter_id=voter_id,
+                helpful=input.helpful,
+            ),
+        )
         return ReviewPayload(review=Review.from_row(review) if review else None, errors=errors)
 
     @strawberry.mutation
     async def referral_create(self, info: Info, input: ReferralCreateInput) -> ReferralPayload:
         referrer_id = customer_uuid(input.referrer_id)
         await require_acting_for(info, referrer_id, *ACTORS)
-        referral, errors = await in_transaction(info, lambda session: create_referral(
-            session, referrer_id=referrer_id, code=input.code,
-        ))
-        return ReferralPayload(referral=Referral.from_row(referral) if referral else None, errors=errors)
+        referral, errors = await in_transaction(
+            info,
+            lambda session: create_referral(
+                session,
+                referrer_id=referrer_id,
+                code=input.code,
+            ),
+        )
+        return ReferralPayload(
+            referral=Referral.from_row(referral) if referral else None, errors=errors
+        )
 
     @strawberry.mutation
     async def referral_accept(self, info: Info, input: ReferralAcceptInput) -> ReferralPayload:
         referee_id = customer_uuid(input.customer_id)
         await require_acting_for(info, referee_id, *ACTORS)
-        referral, errors = await in_transaction(info, lambda session: accept_referral(
-            session, code=input.code, referee_id=referee_id,
-        ))
-        return ReferralPayload(referral=Referral.from_row(referral) if referral else None, errors=errors)
+        referral, errors = await in_transaction(
+            info,
+            lambda session: accept_referral(
+                session,
+                code=input.code,
+                referee_id=referee_id,
+            ),
+        )
+        return ReferralPayload(
+            referral=Referral.from_row(referral) if referral else None, errors=errors
+        )
 
     @strawberry.mutation
     async def social_profile_link(
@@ -123,10 +152,17 @@ class InfluenceMutation:
         customer_id = customer_uuid(input.customer_id)
         await require_acting_for(info, customer_id, *ACTORS)
         ctx = info.context
-        profile, errors = await in_transaction(info, lambda session: link_social_profile(
-            session, ctx.cipher, customer_id=customer_id, platform=input.platform,
-            handle=input.handle, followers=input.followers,
-        ))
+        profile, errors = await in_transaction(
+            info,
+            lambda session: link_social_profile(
+                session,
+                ctx.cipher,
+                customer_id=customer_id,
+                platform=input.platform,
+                handle=input.handle,
+                followers=input.followers,
+            ),
+        )
         if profile is None:
             return SocialProfileLinkPayload(errors=errors)
         owner = await ctx.loaders.customer.load(profile.customer_id)

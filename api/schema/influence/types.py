@@ -41,8 +41,11 @@ class Review(Node):
     @classmethod
     def from_row(cls, row: models.Review) -> Review:
         return cls(
-            id=to_global_id("Review", row.id), product_sku=row.product_sku, rating=row.rating,
-            created_at=row.created_at, row=row,
+            id=to_global_id("Review", row.id),
+            product_sku=row.product_sku,
+            rating=row.rating,
+            created_at=row.created_at,
+            row=row,
         )
 
     @strawberry.field(description="The review text; null once the author's data was erased.")
@@ -75,9 +78,12 @@ class Referral(Node):
     @classmethod
     def from_row(cls, row: models.Referral) -> Referral:
         return cls(
-            id=to_global_id("Referral", row.id), status=ReferralStatus(row.status),
-            created_at=row.created_at, registered_at=row.registered_at,
-            converted_at=row.converted_at, row=row,
+            id=to_global_id("Referral", row.id),
+            status=ReferralStatus(row.status),
+            created_at=row.created_at,
+            registered_at=row.registered_at,
+            converted_at=row.converted_at,
+            row=row,
         )
 
     @strawberry.field(description="The invitation code: visible to the referrer and staff.")
@@ -109,9 +115,13 @@ class SocialProfile(Node):
     @classmethod
     def from_row(cls, row: models.SocialProfile, owner_id: uuid.UUID) -> SocialProfile:
         return cls(
-            id=to_global_id("SocialProfile", row.id), platform=SocialPlatform(row.platform),
-            followers=row.followers, linked_at=row.linked_at, updated_at=row.updated_at,
-            row=row, owner_id=owner_id,
+            id=to_global_id("SocialProfile", row.id),
+            platform=SocialPlatform(row.platform),
+            followers=row.followers,
+            linked_at=row.linked_at,
+            updated_at=row.updated_at,
+            row=row,
+            owner_id=owner_id,
         )
 
     @strawberry.field(description="The handle (personal data).")
