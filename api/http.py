@@ -156,7 +156,11 @@ class GraphQLView(GraphQL[Context, None]):
         for error in result.errors or []:
             _tag(error, has_data=result.data is not None)
         body = process_result(result)
-        request.state.graphql_failed = result.data is None and bool(result.errors)
+        # A request error (parse, validation, variables) never started execution: no `data`.
+        request_error = result.data is None and all(e.path is None for e in result.errors or [])
+        if request_error and result.errors:
+            body.pop("data", None)
+        request.state.graphql_failed = request_error and bool(result.errors)
         return body
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -1,0 +1,72 @@
+"""DataLoaders keep the number of SQL statements flat, whatever the page size."""
+
+import pytest
+from sqlalchemy import event
+
+from tests.api.operations import PURCHASE, REGISTER, purchase_input
+
+PAGE = """
+query Page($first: Int!) {
+  customers(first: $first) {
+    edges { node {
+      id
+      identities { kind verified }
+      events(first: 5) { edges { node { id type ... on Purchase { total { amountMinor } lines { sku } } } } }
+      reviews { rating helpfulVotes }
+      referredBy { status referrer { id } }
+      rfm { frequency }
+    } }
+  }
+}
+"""
+
+
+@pytest.fixture
+def statements(app):
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    yield seen
+    event.remove(engine, "before_cursor_execute", count)
+
+
+async def _seed(gql, people: int) -> None:
+    ids = []
+    for n in range(people):
+        data = await gql.data(REGISTER, {"input": {"channel": "POS", "phone": f"+7916{5550000 + n}"}}, as_="app")
+        ids.append(data["customerRegister"]["customer"]["id"])
+    for n, customer in enumerate(ids):
+        for k in range(2):
+            await gql.data(PURCHASE, {"input": purchase_input(customer, f"seed-{n}-{k}", sku=f"S{k}")}, as_="app")
+        await gql.data(
+            'mutation($i: ReviewSubmitInput!) { reviewSubmit(input: $i) { errors { code } } }',
+            {"i": {"customerId": customer, "productSku": "S0", "rating": 4}}, as_="app",
+        )
+    for n in range(1, people):
+        created = await gql.data(
+            'mutation($i: ReferralCreateInput!) { referralCreate(input: $i) { referral { code } } }',
+            {"i": {"referrerId": ids[n - 1]}},
+        )
+        code = created["referralCreate"]["referral"]["code"]
+        await gql.data(
+            'mutation($i: ReferralAcceptInput!) { referralAccept(input: $i) { errors { code } } }',
+            {"i": {"code": code, "customerId": ids[n]}},
+        )
+
+
+async def test_statement_count_does_not_grow_with_the_page(gql, statements):
+    await _seed(gql, 50)
+    counts = {}
+    for first in (5, 50):
+        statements.clear()
+        data = await gql.data(PAGE, {"first": first})
+        assert len(data["customers"]["edges"]) == first
+        assert all(len(e["node"]["events"]["edges"]) == 2 for e in data["customers"]["edges"])
+        counts[first] = len(statements)
+    print(f"statements per page: {counts}")
+    assert counts[5] == counts[50], counts
+    assert counts[50] <= 12, counts
