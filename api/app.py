@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +22,7 @@ from core.settings import Settings
 from privacy.keys import KeyProvider, LocalKeyring
 
 MAX_BODY_BYTES = 1_000_000
+log = logging.getLogger("loyalgraph.access")
 
 
 class BodyLimit:
@@ -62,6 +65,33 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class AccessLog:
+    """One line per request: method, path, status, milliseconds. Never the query string or
+    body, where identifiers (phones, e-mails) travel; uvicorn's own access log is off."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            log.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed)
+
+
 def create_app(settings: Settings | None = None, provider: KeyProvider | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     settings.ensure_dirs()
@@ -99,7 +129,7 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
-        middleware=[Middleware(BodyLimit)],
+        middleware=[Middleware(AccessLog), Middleware(BodyLimit)],
         lifespan=lifespan,
     )
     app.state.engine = engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -62,7 +63,8 @@ def serve(
             "Paste into GraphiQL's Headers tab (an operator token valid 12 hours):\n"
             f'{{"Authorization": "Bearer {token}"}}\n'
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from api.auth import Role
 from api.context import Info
 from api.schema.access import is_self, require_personal, visible_customer
 from api.schema.common import to_global_id
@@ -86,10 +87,10 @@ class Referral(Node):
             row=row,
         )
 
-    @strawberry.field(description="The invitation code: visible to the referrer and staff.")
+    @strawberry.field(description="The invitation code: visible to the referrer, apps and staff.")
     async def code(self, info: Info) -> str | None:
         principal = info.context.principal
-        if principal.is_staff:
+        if principal.is_staff or principal.has(Role.APP):
             return self.row.code
         referrer = await info.context.loaders.customer.load(self.row.referrer_id)
         return self.row.code if referrer is not None and is_self(info, referrer.id) else None
