@@ -13,7 +13,7 @@ async def _customer(gql):
 
 async def test_event_kinds_pages_and_filters(gql):
     customer = await _customer(gql)
-    times = ["2026-01-0%dT10:00:00Z" % day for day in range(1, 6)]
+    times = [f"2026-01-0{day}T10:00:00Z" for day in range(1, 6)]
     await gql.data(PURCHASE, {"input": purchase_input(customer, "purchase-0001") | {"occurredAt": times[0]}}, as_="app")
     card = {"kind": "LOYALTY_CARD", "value": "77880001"}
     by_card = purchase_input(customer, "purchase-0002") | {"occurredAt": times[1], "channel": "WEB", "customerId": None, "identifier": card}
