@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -84,13 +85,10 @@ class GraphQLView(GraphQL[Context, None]):
             raise AuthError("credentials required: an API key (X-API-Key) or a bearer token")
         if len(principals) == 1:
             return principals[0]
+        # A token and a key together: the token says who acts (a customer stays confined to
+        # their own data even inside a trusted app), the key only names the app.
         token_principal, app_principal = principals
-        return Principal(
-            subject=token_principal.subject,
-            roles=token_principal.roles | app_principal.roles,
-            customer_id=token_principal.customer_id,
-            app_name=app_principal.app_name,
-        )
+        return replace(token_principal, app_name=app_principal.app_name)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         session = self.sessions()

@@ -146,3 +146,13 @@ async def test_production_masks_unexpected_errors(prod, gql, sessions):
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     dev = await gql.call(PROFILE, {"id": customer})
     assert dev["errors"][0]["message"] != "Unexpected error."
+
+
+async def test_a_customer_token_inside_an_app_stays_confined(gql):
+    me = await _register(gql, "+79161230401")
+    other = await _register(gql, "+79161230402")
+    headers = gql.headers(as_="customer", token=None, customer=gql_uuid(me)) | {"X-API-Key": gql.api_key}
+    response = await gql.client.post("/graphql", json={"query": PROFILE, "variables": {"id": other}}, headers=headers)
+    assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    own = await gql.client.post("/graphql", json={"query": "{ me { id } }"}, headers=headers)
+    assert own.json()["data"]["me"]["id"] == me
