@@ -17,13 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 
 from api.apikeys import find_api_key
 from api.auth import ANONYMOUS, AuthError, Principal, Role, principal_from_token
 from api.context import Context
+from api.persisted import PersistedQueries, PersistedQueryError
 from api.schema.common import ApiErrorCode, CursorCodec
 from core.settings import Settings
 from graph.enums import CustomerStatus
@@ -56,6 +57,13 @@ class GraphQLView(GraphQL[Context, None]):
         self.sessions = sessions
         self.provider = provider
         self.cursors = CursorCodec(provider.secret("cursor"))
+        self.persisted = PersistedQueries()
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        parsed = await super().parse_http_body(request)
+        for item in parsed if isinstance(parsed, list) else [parsed]:
+            item.query = self.persisted.resolve(item.query, item.extensions)
+        return parsed
 
     async def authenticate(self, request: Request, session: AsyncSession) -> Principal:
         header = request.headers.get("authorization")
@@ -128,6 +136,8 @@ class GraphQLView(GraphQL[Context, None]):
             if context is None:
                 return await super().run(request)
             return await super().run(request, context=context, root_value=root_value)
+        except PersistedQueryError as error:
+            return JSONResponse(error_body(error.code, error.message))
         except AuthError as error:
             return JSONResponse(
                 error_body(ApiErrorCode.UNAUTHENTICATED, str(error)),

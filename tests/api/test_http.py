@@ -156,3 +156,20 @@ async def test_a_customer_token_inside_an_app_stays_confined(gql):
     assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     own = await gql.client.post("/graphql", json={"query": "{ me { id } }"}, headers=headers)
     assert own.json()["data"]["me"]["id"] == me
+
+
+async def test_automatic_persisted_queries(gql):
+    import hashlib
+
+    query = "query Typename { __typename }"
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}}
+    headers = gql.headers(as_="operator", token=None, customer=None)
+    unknown = await gql.client.post("/graphql", json={"extensions": extensions}, headers=headers)
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    registered = await gql.client.post("/graphql", json={"query": query, "extensions": extensions}, headers=headers)
+    assert registered.json()["data"] == {"__typename": "Query"}
+    by_hash = await gql.client.post("/graphql", json={"extensions": extensions}, headers=headers)
+    assert by_hash.json()["data"] == {"__typename": "Query"}
+    wrong = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
+    mismatch = await gql.client.post("/graphql", json={"query": query, "extensions": wrong}, headers=headers)
+    assert mismatch.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
