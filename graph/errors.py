@@ -30,6 +30,7 @@ class GraphErrorCode(StrEnum):
     SELF_REFERRAL = "SELF_REFERRAL"
     ALREADY_REFERRED = "ALREADY_REFERRED"
     SOCIAL_PROFILE_TAKEN = "SOCIAL_PROFILE_TAKEN"
+    CONFLICT = "CONFLICT"
 
 
 def graph_error(code: GraphErrorCode, message: str, *field: str) -> DomainError:

@@ -6,11 +6,13 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from graphql import GraphQLError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Info
 from api.schema.common import UserError, user_error
 from core.errors import DomainError
+from graph.errors import GraphErrorCode
 
 T = TypeVar("T")
 
@@ -31,6 +33,14 @@ async def in_transaction(
     except DomainError as error:
         await session.rollback()
         return None, [user_error(error)]
+    except IntegrityError:
+        # A unique constraint caught a race the service's own checks could not see (two
+        # registrations of one phone at the same instant): nothing was written, retry.
+        await session.rollback()
+        conflict = DomainError(
+            GraphErrorCode.CONFLICT, "a concurrent request changed the same data; retry"
+        )
+        return None, [user_error(conflict)]
     except BaseException:
         await session.rollback()
         raise

@@ -46,3 +46,18 @@ async def test_retried_purchase_records_once(gql):
     assert len(events["customer"]["events"]["edges"]) == 1
     assert events["customer"]["rfm"]["frequency"] == 1
     assert events["customer"]["rfm"]["monetary"]["amountMinor"] == 20_000
+
+
+async def test_concurrent_registrations_of_one_phone_make_one_customer(gql):
+    import asyncio
+
+    async def register():
+        return await gql.data(REGISTER, {"input": {"channel": "WEB", "phone": "+79161112299"}}, as_="app")
+
+    results = await asyncio.gather(*(register() for _ in range(4)))
+    payloads = [r["customerRegister"] for r in results]
+    ids = {p["customer"]["id"] for p in payloads if p["customer"]}
+    assert len(ids) == 1
+    assert all(p["errors"] == [] or p["errors"][0]["code"] == "CONFLICT" for p in payloads)
+    found = await gql.data(CUSTOMER_BY_IDENTIFIER, {"kind": "PHONE", "value": "+79161112299"})
+    assert found["customerByIdentifier"]["id"] in ids
