@@ -117,7 +117,9 @@ async def _insert(
     return Recorded(event, replayed=False)
 
 
-def _check_key(key: str) -> str:
+def stored_idempotency_key(key: str) -> str:
+    """The stored form of a client's idempotency key: its SHA-256, so a key that carries
+    personal data (a receipt with a phone in it) never lands in the database as plaintext."""
     key = key.strip()
     if not 8 <= len(key) <= 200:
         raise graph_error(
@@ -125,7 +127,7 @@ def _check_key(key: str) -> str:
             "an idempotency key has 8-200 characters",
             "idempotencyKey",
         )
-    return key
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _check_time(occurred_at: datetime | None, now: datetime) -> datetime:
@@ -220,7 +222,7 @@ async def record_purchase(
     now: datetime | None = None,
 ) -> Recorded:
     now = now or utcnow()
-    key = _check_key(idempotency_key)
+    key = stored_idempotency_key(idempotency_key)
     digest = request_hash(
         {
             "op": "purchase",
@@ -284,7 +286,7 @@ async def record_return(
     """Return part of a purchase. Quantities are checked against what was bought minus what
     was already returned; refunds are priced at the purchase's own prices."""
     now = now or utcnow()
-    key = _check_key(idempotency_key)
+    key = stored_idempotency_key(idempotency_key)
     digest = request_hash(
         {
             "op": "return",
@@ -400,7 +402,7 @@ async def record_event(
 ) -> Recorded:
     """Visits, contact-centre interactions and campaign responses."""
     now = now or utcnow()
-    key = _check_key(idempotency_key)
+    key = stored_idempotency_key(idempotency_key)
     digest = request_hash(
         {
             "op": "event",

@@ -105,6 +105,7 @@ class Event(SQLModel, table=True):
     store_id: uuid.UUID | None = _fk("store.id", nullable=True, index=False)
     occurred_at: datetime = Field(sa_type=UTCDateTime)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # SHA-256 of the client's key (see graph.events.stored_idempotency_key).
     idempotency_key: str | None = Field(default=None, sa_type=String(200), unique=True)
     request_hash: str | None = Field(default=None, sa_type=String(64))
     external_ref: str | None = Field(default=None, sa_type=String(100))
