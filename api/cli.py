@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from graphql import GraphQLError
 from rich.console import Console
 
 from api.auth import Role, issue_token
+from api.schema.common import customer_uuid
 from core.settings import Settings
 from privacy.keys import LocalKeyring
 
@@ -70,14 +71,16 @@ def serve(
 @app.command()
 def token(
     role: Annotated[Role, typer.Option(help="Role the token carries.")],
-    customer: Annotated[str | None, typer.Option(help="Customer id (role customer).")] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="Customer id, global or UUID (role customer).")
+    ] = None,
     subject: Annotated[str | None, typer.Option(help="Staff subject name.")] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
 ) -> None:
     """Print a signed dev JWT for a role (and a customer, for role `customer`)."""
     settings = _settings()
     try:
-        customer_id = uuid.UUID(customer) if customer else None
+        customer_id = customer_uuid(customer) if customer else None
         value = issue_token(
             LocalKeyring(settings.keyring_path).secret("jwt"),
             role=role,
@@ -86,7 +89,7 @@ def token(
             ttl=timedelta(seconds=ttl),
             issuer=settings.jwt_issuer,
         )
-    except ValueError as error:
+    except (ValueError, GraphQLError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
     typer.echo(value)
