@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from graphql import GraphQLError
@@ -16,6 +17,9 @@ from api.auth import Role, issue_token
 from api.schema.common import customer_uuid
 from core.settings import Settings
 from privacy.keys import LocalKeyring
+
+if TYPE_CHECKING:
+    from graph.importer import ImportReport
 
 app = typer.Typer(no_args_is_help=True, help="loyalgraph: customer graph, loyalty and privacy.")
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys for apps (web, mobile, POS).")
@@ -142,6 +146,16 @@ def seed_demo(
         )
     )
     console.print(summary)
+
+
+def _run_import(job: Coroutine[Any, Any, ImportReport]) -> ImportReport:
+    from graph.importer import ImportFileError
+
+    try:
+        return asyncio.run(job)
+    except ImportFileError as error:  # the file as a whole is unusable: nothing was imported
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
 
 
 @import_app.command("customers")

@@ -63,6 +63,10 @@ def async_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 driver begins transactions lazily, before the first DML, so a SAVEPOINT that
+    # comes first opens (and its RELEASE commits) a transaction of its own: an outer rollback
+    # would no longer undo it. We take BEGIN into our own hands (SQLAlchemy's aiosqlite recipe).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -70,10 +74,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+WRITE_INTENT = "loyalgraph_write"
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # A unit of work that will write takes SQLite's write lock up front (waiting up to
+    # busy_timeout for it); a deferred transaction that reads first and writes later would
+    # fail at once with "database is locked" when another writer got there in between.
+    immediate = connection.get_execution_options().get(WRITE_INTENT, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -125,10 +141,27 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     )
 
 
+async def begin_write(session: AsyncSession) -> None:
+    """Start the session's next transaction as a writer (BEGIN IMMEDIATE on SQLite).
+
+    Ends a read-only transaction the session may have open (committing it writes nothing and,
+    with expire_on_commit off, keeps loaded objects usable).
+    """
+    if session.in_transaction():
+        await session.commit()
+    await session.connection(execution_options={WRITE_INTENT: True})
+
+
 @asynccontextmanager
 async def transaction(
     sessions: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on any error."""
-    async with sessions() as session, session.begin():
-        yield session
+    """One writing unit of work: commit on success, roll back on any error."""
+    async with sessions() as session:
+        await begin_write(session)
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()

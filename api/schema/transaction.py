@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Info
 from api.schema.common import UserError, user_error
+from core.db import begin_write
 from core.errors import DomainError
 from graph.errors import GraphErrorCode
 
@@ -28,6 +29,7 @@ async def in_transaction(
     """
     session = info.context.session
     try:
+        await begin_write(session)
         result = await work(session)
         await session.commit()
     except DomainError as error:

@@ -1,13 +1,7 @@
 """The raw database (SQLite file, PostgreSQL dump) holds no personal data in plaintext."""
 
-import shutil
-import subprocess
-
-import pytest
-from sqlalchemy.engine import make_url
-
-from core.settings import sqlite_path
 from tests.api.operations import PURCHASE, REGISTER, purchase_input
+from tests.dumps import raw_database
 
 PEOPLE = [
     {"phone": "+79031234567", "email": "svetlana.orlova@example.ru", "firstName": "Svetlana", "lastName": "Orlova", "address": "Tverskaya 7"},
@@ -28,24 +22,10 @@ async def _seed(gql):
                    {"i": {"customerId": first, "productSku": "S1", "rating": 5, "text": "Great shoes, Svetlana approves"}})
 
 
-def _dump(database_url: str) -> bytes:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        path = sqlite_path(database_url)
-        assert path is not None
-        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
-    if shutil.which("pg_dump") is None:
-        pytest.skip("pg_dump is not installed")
-    return subprocess.run(
-        ["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres", url.database or ""],
-        check=True, capture_output=True,
-    ).stdout
-
-
 async def test_no_plaintext_personal_data_in_the_database(gql, app, database_url):
     await _seed(gql)
     await app.state.engine.dispose()  # flush SQLite's WAL into the file we read
-    raw = _dump(database_url)
+    raw = raw_database(database_url)
     assert b"customer" in raw  # we are reading the right thing
     leaked = [s for s in SECRETS if s.encode() in raw or s.lower().encode() in raw]
     assert leaked == []
