@@ -96,7 +96,9 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
     settings = settings or Settings.from_env()
     settings.ensure_dirs()
     provider = provider or LocalKeyring(settings.keyring_path)
-    engine = create_engine(settings.database_url, pool_pre_ping=True)
+    engine = create_engine(
+        settings.database_url, pool_pre_ping=not settings.database_url.startswith("sqlite")
+    )
     sessions = session_factory(engine)
     view = GraphQLView(
         build_schema(production=settings.is_prod),

@@ -7,6 +7,7 @@ decrypting a page of customers costs one statement, not one per customer.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 
@@ -45,6 +46,8 @@ class FieldCipher:
         self._provider = provider
         self._by_id: dict[uuid.UUID, DataKeyMaterial | None] = {}
         self._active: dict[uuid.UUID, DataKeyMaterial] = {}
+        # Two batches (say identities and review texts) may ask for one key at the same time.
+        self._loading = asyncio.Lock()
 
     def blind_index(self, *, kind: str, value: str) -> str:
         return blind_index(self._provider.secret("blind_index"), kind=kind, value=value)
@@ -92,9 +95,14 @@ class FieldCipher:
                     wanted.add(parse_envelope(blob).key_id)
                 except DecryptionError:
                     continue
-        missing = wanted - self._by_id.keys()
-        if not missing:
+        if not wanted - self._by_id.keys():
             return
+        async with self._loading:
+            missing = wanted - self._by_id.keys()
+            if missing:
+                await self._load(missing)
+
+    async def _load(self, missing: set[uuid.UUID]) -> None:
         rows = (
             (await self._session.execute(select(DataKey).where(col(DataKey.id).in_(missing))))
             .scalars()

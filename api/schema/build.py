@@ -7,6 +7,7 @@ from collections.abc import Callable
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -57,12 +58,18 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(*, production: bool) -> strawberry.Schema:
+    # The depth and alias rules are built once per schema: the validation cache is keyed on
+    # the rule classes, and limiters built per request would make new classes every time
+    # (every request would miss the cache and be validated again).
+    rules = [
+        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(rules),
         QueryCost,
     ]
     if production:

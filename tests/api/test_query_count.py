@@ -70,3 +70,19 @@ async def test_statement_count_does_not_grow_with_the_page(gql, statements):
     print(f"statements per page: {counts}")
     assert counts[5] == counts[50], counts
     assert counts[50] <= 12, counts
+
+
+async def test_one_data_key_lookup_for_a_profile(gql, statements):
+    await _seed(gql, 3)
+    customer = (await gql.data("{ customers(first: 1) { edges { node { id } } } }"))["customers"]["edges"][0]["node"]["id"]
+    await gql.data(
+        'mutation($i: ReviewSubmitInput!) { reviewSubmit(input: $i) { errors { code } } }',
+        {"i": {"customerId": customer, "productSku": "S9", "rating": 5, "text": "text to decrypt"}}, as_="app",
+    )
+    statements.clear()
+    data = await gql.data(
+        'query($id: ID!) { customer(id: $id) { profile { firstName } identities { value } reviews { text } socialProfiles { handle } } }',
+        {"id": customer},
+    )
+    assert data["customer"]["reviews"][0]["text"] == "text to decrypt"
+    assert sum("FROM data_key" in s for s in statements) == 1, statements
