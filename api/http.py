@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSyntaxError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,7 +24,7 @@ from api.apikeys import find_api_key
 from api.auth import ANONYMOUS, AuthError, Principal, Role, principal_from_token
 from api.context import Context
 from api.persisted import PersistedQueries, PersistedQueryError
-from api.schema.common import ApiErrorCode, CursorCodec
+from api.schema.common import ApiErrorCode, CursorCodec, tag_error
 from core.settings import Settings
 from graph.enums import CustomerStatus
 from privacy.fields import FieldCipher
@@ -162,7 +161,7 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         for error in result.errors or []:
-            _tag(error, has_data=result.data is not None)
+            tag_error(error)
         body = process_result(result)
         # A request error (parse, validation, variables) never started execution: no `data`.
         request_error = result.data is None and all(e.path is None for e in result.errors or [])
@@ -190,19 +189,6 @@ class GraphQLView(GraphQL[Context, None]):
             if _wants_graphql_response(request) and response.media_type == "application/json":
                 response = _as_graphql_response(request, response)
         await response(scope, receive, send)
-
-
-def _tag(error: GraphQLError, *, has_data: bool) -> None:
-    extensions = error.extensions if error.extensions is not None else {}
-    if "code" in extensions:
-        return
-    if isinstance(error, GraphQLSyntaxError):
-        code = ApiErrorCode.GRAPHQL_PARSE_FAILED
-    elif not has_data and error.path is None:
-        code = ApiErrorCode.GRAPHQL_VALIDATION_FAILED
-    else:
-        code = ApiErrorCode.INTERNAL_SERVER_ERROR
-    error.extensions = {**extensions, "code": code.value}
 
 
 def _as_graphql_response(request: Request, response: Response) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import strawberry
@@ -18,7 +19,9 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
+from api.schema.common import tag_error
 from api.schema.cost import QueryCost
 from api.schema.customer.mutations import CustomerMutation
 from api.schema.customer.queries import CustomerQuery
@@ -49,15 +52,39 @@ class Mutation(CustomerMutation, EventMutation, InfluenceMutation):
     pass
 
 
+log = logging.getLogger("loyalgraph.graphql")
+
+
+class Schema(strawberry.Schema):
+    """Logs errors without their messages: graphql-core echoes invalid input values (a phone
+    typed into the wrong field) in messages, and logs must never hold personal data."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            original = error.original_error
+            code = tag_error(error)
+            path = ".".join(str(part) for part in error.path or [])
+            if original is not None and not isinstance(original, GraphQLError):
+                log.error(
+                    "unexpected %s at %s",
+                    type(original).__name__,
+                    path,
+                    exc_info=(type(original), original, original.__traceback__),
+                )
+            else:
+                log.info("request error %s at %s", code, path or "-")
+
+
 def _should_mask(error: GraphQLError) -> bool:
-    """Typed errors (with a code) and request errors (parse, validation) are shown; an
-    unexpected exception from a resolver is masked in production."""
-    if error.extensions and "code" in error.extensions:
-        return False
-    return error.original_error is not None
+    """Typed errors and request errors (parse, validation) are shown; an exception a resolver
+    did not expect (anything but a GraphQLError) is masked in production."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
 
 
-def build_schema(*, production: bool) -> strawberry.Schema:
+def build_schema(*, production: bool) -> Schema:
     # The depth and alias rules are built once per schema: the validation cache is keyed on
     # the rule classes, and limiters built per request would make new classes every time
     # (every request would miss the cache and be validated again).
@@ -74,7 +101,7 @@ def build_schema(*, production: bool) -> strawberry.Schema:
     ]
     if production:
         extensions += [DisableIntrospection, lambda: MaskErrors(should_mask_error=_should_mask)]
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         types=[Purchase, ReturnEvent, Visit, ContactInteraction, CampaignResponse],

@@ -10,9 +10,10 @@ import json
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 
 from core.errors import DomainError
 from graph.errors import GraphErrorCode
@@ -35,6 +36,21 @@ class ApiErrorCode(StrEnum):
 
 def api_error(code: ApiErrorCode, message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code.value})
+
+
+def tag_error(error: GraphQLError) -> str:
+    """Give an error without a code the code of its phase; return the error's code."""
+    extensions: dict[str, Any] = dict(error.extensions or {})
+    if "code" not in extensions:
+        if isinstance(error, GraphQLSyntaxError):
+            code = ApiErrorCode.GRAPHQL_PARSE_FAILED
+        elif error.path is None:
+            code = ApiErrorCode.GRAPHQL_VALIDATION_FAILED
+        else:
+            code = ApiErrorCode.INTERNAL_SERVER_ERROR
+        extensions["code"] = code.value
+        error.extensions = extensions
+    return str(extensions["code"])
 
 
 GraphErrorCodeEnum = strawberry.enum(GraphErrorCode, name="GraphErrorCode")

@@ -173,3 +173,12 @@ async def test_automatic_persisted_queries(gql):
     wrong = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
     mismatch = await gql.client.post("/graphql", json={"query": query, "extensions": wrong}, headers=headers)
     assert mismatch.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_logs_never_echo_input_values(gql, caplog):
+    caplog.set_level("DEBUG")
+    body = await gql.call('query { customerByIdentifier(kind: PHONE, value: 79161234567) { id } }')
+    assert "79161234567" in body["errors"][0]["message"]  # the caller gets their own input back
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "79161234567" not in caplog.text
+    assert "request error GRAPHQL_VALIDATION_FAILED" in caplog.text
