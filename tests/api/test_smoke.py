@@ -61,3 +61,17 @@ async def test_concurrent_registrations_of_one_phone_make_one_customer(gql):
     assert all(p["errors"] == [] or p["errors"][0]["code"] == "CONFLICT" for p in payloads)
     found = await gql.data(CUSTOMER_BY_IDENTIFIER, {"kind": "PHONE", "value": "+79161112299"})
     assert found["customerByIdentifier"]["id"] in ids
+
+
+async def test_concurrent_retries_of_one_purchase_record_once(gql):
+    import asyncio
+
+    registered = await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "+79161112244"}}, as_="app")
+    customer_id = registered["customerRegister"]["customer"]["id"]
+    variables = {"input": purchase_input(customer_id, "receipt-concurrent-1")}
+    results = await asyncio.gather(*(gql.data(PURCHASE, variables, as_="app") for _ in range(5)))
+    ids = {r["purchaseRecord"]["purchase"]["id"] for r in results}
+    assert len(ids) == 1
+    assert sorted(r["purchaseRecord"]["replayed"] for r in results) == [False, True, True, True, True]
+    rfm = await gql.data('query($id: ID!) { customer(id: $id) { rfm { frequency } } }', {"id": customer_id})
+    assert rfm["customer"]["rfm"]["frequency"] == 1
