@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from graphql import GraphQLError
@@ -15,11 +14,12 @@ from rich.console import Console
 
 from api.auth import Role, issue_token
 from api.schema.common import customer_uuid
-from core.settings import Settings
-from privacy.keys import LocalKeyring
+from core.db import UnsupportedDatabase
+from core.settings import Settings, SettingsError
+from privacy.keys import KeyProviderError, LocalKeyring
 
 if TYPE_CHECKING:
-    from graph.importer import ImportReport
+    pass
 
 app = typer.Typer(no_args_is_help=True, help="loyalgraph: customer graph, loyalty and privacy.")
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys for apps (web, mobile, POS).")
@@ -148,16 +148,6 @@ def seed_demo(
     console.print(summary)
 
 
-def _run_import(job: Coroutine[Any, Any, ImportReport]) -> ImportReport:
-    from graph.importer import ImportFileError
-
-    try:
-        return asyncio.run(job)
-    except ImportFileError as error:  # the file as a whole is unusable: nothing was imported
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from None
-
-
 @import_app.command("customers")
 def import_customers(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Import customers from CSV or JSONL (see the README for the columns)."""
@@ -195,4 +185,18 @@ def export_schema() -> None:
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a mistake in the input or the environment is one clear line, exit 2."""
+    from graph.demo import DemoRefused
+    from graph.importer import ImportFileError
+
+    try:
+        app()
+    except (
+        SettingsError,
+        KeyProviderError,
+        ImportFileError,
+        DemoRefused,
+        UnsupportedDatabase,
+    ) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise SystemExit(2) from None

@@ -49,6 +49,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
+class UnsupportedDatabase(ValueError):
+    """The database URL names a backend we do not run on."""
+
+
 def async_url(url: str) -> str:
     """Accept plain `sqlite:///` and `postgresql://` URLs and pick our async drivers."""
     parsed = make_url(url)
@@ -58,7 +62,9 @@ def async_url(url: str) -> str:
     elif backend in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+asyncpg")
     else:
-        raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
+        raise UnsupportedDatabase(
+            f"unsupported database backend {backend!r}: use sqlite:/// or postgresql://"
+        )
     return parsed.render_as_string(hide_password=False)
 
 
@@ -137,9 +143,7 @@ class SerialSession(AsyncSession):
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(
-        engine, class_=SerialSession, expire_on_commit=False, autoflush=False
-    )
+    return async_sessionmaker(engine, class_=SerialSession, expire_on_commit=False, autoflush=False)
 
 
 async def begin_write(session: AsyncSession) -> None:
