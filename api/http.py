@@ -27,6 +27,7 @@ from api.persisted import PersistedQueries, PersistedQueryError
 from api.schema.common import ApiErrorCode, CursorCodec, tag_error
 from core.settings import Settings
 from graph.enums import CustomerStatus
+from graph.models import Customer
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
 
@@ -116,7 +117,9 @@ class GraphQLView(GraphQL[Context, None]):
             cursors=self.cursors,
         )
         if principal.customer_id is not None:
-            customer = await context.loaders.customer.load(principal.customer_id)
+            # The token's own subject must be active: after a merge it is not, and its token
+            # must not act as the survivor (the customer signs in again and gets a new one).
+            customer = await session.get(Customer, principal.customer_id)
             if customer is None or customer.status != CustomerStatus.ACTIVE:
                 raise AuthError("the token's customer does not exist or is not active")
             context.owner_id = customer.id

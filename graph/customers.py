@@ -89,19 +89,22 @@ async def find_by_identifier(
     value: str,
     source_system: str | None = None,
     field: tuple[str, ...] = ("value",),
+    verified_only: bool = False,
 ) -> Customer | None:
     """Resolve an identifier in any spelling to the (surviving) customer that holds it.
 
-    A verified holder wins; otherwise the most recently seen unverified holder.
+    A verified holder wins. Without `verified_only` (a staff or app lookup) the most recently
+    seen unverified holder comes next; anything that attaches data to a customer passes
+    `verified_only`, so an identifier someone merely typed in never decides whose data it is.
     """
     normalised = normalise(kind, value, source_system=source_system, field=field)
     index = cipher.blind_index(kind=kind, value=normalised)
+    query = select(Identity).where(col(Identity.kind) == kind, col(Identity.value_index) == index)
+    if verified_only:
+        query = query.where(col(Identity.verified).is_(True))
     identity = (
         await session.execute(
-            select(Identity)
-            .where(col(Identity.kind) == kind, col(Identity.value_index) == index)
-            .order_by(col(Identity.verified).desc(), col(Identity.last_seen).desc())
-            .limit(1)
+            query.order_by(col(Identity.verified).desc(), col(Identity.last_seen).desc()).limit(1)
         )
     ).scalar_one_or_none()
     if identity is None:
@@ -228,8 +231,8 @@ async def register_customer(
     external_id: str | None = None,
     external_system: str | None = None,
     loyalty_card: str | None = None,
-    phone_verified: bool = True,
-    email_verified: bool = True,
+    phone_verified: bool = False,
+    email_verified: bool = False,
     now: datetime | None = None,
 ) -> RegisterResult:
     """Register a customer, or attach to the one that already holds a verified identifier.

@@ -74,10 +74,13 @@ async def resolve_ref(session: AsyncSession, cipher: FieldCipher, ref: CustomerR
         value=ref.value,
         source_system=ref.source_system,
         field=("identifier", "value"),
+        verified_only=True,
     )
     if customer is None:
         raise graph_error(
-            GraphErrorCode.CUSTOMER_NOT_FOUND, "no customer holds this identifier", "identifier"
+            GraphErrorCode.CUSTOMER_NOT_FOUND,
+            "no customer holds this identifier as verified",
+            "identifier",
         )
     return await get_active_customer(session, customer.id, "identifier")
 

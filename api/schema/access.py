@@ -14,6 +14,13 @@ def require_roles(info: Info, *roles: Role) -> None:
     require(info.context.principal.has(*roles), f"this needs one of the roles: {', '.join(roles)}")
 
 
+def require_roles_if(info: Info, condition: bool, *roles: Role) -> None:
+    """Some inputs need more than the mutation itself: a customer may link an identifier to
+    themself, but only an app or staff (after confirming it) may call it verified."""
+    if condition:
+        require(info.context.principal.has(*roles), "only apps and staff may assert this")
+
+
 def is_self(info: Info, owner_id: uuid.UUID) -> bool:
     principal = info.context.principal
     return principal.has(Role.CUSTOMER) and info.context.owner_id == owner_id

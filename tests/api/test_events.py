@@ -55,9 +55,20 @@ async def test_rfm_facts(gql):
 
 
 async def test_unverified_identifier_never_merges(gql):
-    first = await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "+79168889999", "phoneVerified": False}}, as_="app")
-    second = await gql.data(REGISTER, {"input": {"channel": "WEB", "phone": "+79168889999"}}, as_="app")
+    first = await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "+79168889999"}}, as_="app")
+    second = await gql.data(REGISTER, {"input": {"channel": "WEB", "phone": "+79168889999", "phoneVerified": True}}, as_="app")
     assert second["customerRegister"]["created"] is True
     assert first["customerRegister"]["customer"]["id"] != second["customerRegister"]["customer"]["id"]
-    third = await gql.data(REGISTER, {"input": {"channel": "MOBILE_APP", "phone": "8 916 888 99 99"}}, as_="app")
+    third = await gql.data(REGISTER, {"input": {"channel": "MOBILE_APP", "phone": "8 916 888 99 99", "phoneVerified": True}}, as_="app")
     assert third["customerRegister"]["customer"]["id"] == second["customerRegister"]["customer"]["id"]
+    # an event by that phone goes to the verified holder, never to the one who only typed it
+    bought = await gql.data(PURCHASE, {"input": purchase_input("", "by-phone-0001") | {"customerId": None, "identifier": {"kind": "PHONE", "value": "+79168889999"}}}, as_="app")
+    assert bought["purchaseRecord"]["errors"] == []
+    who = await gql.data('query($id: ID!) { customer(id: $id) { rfm { frequency } } }', {"id": first["customerRegister"]["customer"]["id"]})
+    assert who["customer"]["rfm"]["frequency"] == 0
+
+
+async def test_an_identifier_only_typed_in_records_nothing(gql):
+    await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "+79168887777"}}, as_="app")
+    unverified = await gql.data(PURCHASE, {"input": purchase_input("", "typed-0001") | {"customerId": None, "identifier": {"kind": "PHONE", "value": "8 916 888 77 77"}}}, as_="app")
+    assert unverified["purchaseRecord"]["errors"][0]["code"] == "CUSTOMER_NOT_FOUND"

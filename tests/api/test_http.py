@@ -182,3 +182,25 @@ async def test_logs_never_echo_input_values(gql, caplog):
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "79161234567" not in caplog.text
     assert "request error GRAPHQL_VALIDATION_FAILED" in caplog.text
+
+
+async def test_a_customer_cannot_assert_an_identifier_is_verified(gql):
+    attacker = await _register(gql, "+79161230501")
+    link = 'mutation($i: IdentityLinkInput!) { identityLink(input: $i) { identity { verified } errors { code } } }'
+    victim_phone = {"customerId": attacker, "kind": "PHONE", "value": "+79161230599", "channel": "WEB"}
+    claimed = await gql.call(link, {"i": victim_phone | {"verified": True}}, as_="customer", customer=gql_uuid(attacker))
+    assert claimed["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    typed = await gql.data(link, {"i": victim_phone}, as_="customer", customer=gql_uuid(attacker))
+    assert typed["identityLink"]["identity"]["verified"] is False
+    # the victim registers with a confirmed phone: a new customer, not the attacker's record
+    victim = await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "+79161230599", "phoneVerified": True, "firstName": "Жертва"}}, as_="app")
+    assert victim["customerRegister"]["created"] is True
+    assert victim["customerRegister"]["customer"]["id"] != attacker
+
+
+async def test_a_merged_customers_token_is_refused(gql):
+    one, two = await _register(gql, "+79161230601"), await _register(gql, "+79161230602")
+    merged = await gql.data('mutation($i: CustomersMergeInput!) { customersMerge(input: $i) { mergedCustomerId } }', {"i": {"customerIds": [one, two]}})
+    gone = merged["customersMerge"]["mergedCustomerId"]
+    response = await gql.post("{ me { id } }", as_="customer", customer=gql_uuid(gone))
+    assert response.status_code == 401

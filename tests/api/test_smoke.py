@@ -5,14 +5,14 @@ async def test_same_person_at_pos_and_online_is_one_customer(gql):
     # given a customer registered at POS with a national-format phone
     first = await gql.data(
         REGISTER,
-        {"input": {"channel": "POS", "phone": "8 (916) 123-45-67", "firstName": "Ivan"}},
+        {"input": {"channel": "POS", "phone": "8 (916) 123-45-67", "phoneVerified": True, "firstName": "Ivan"}},
         as_="app",
     )
     assert first["customerRegister"]["created"] is True
     # when the same person registers online in E.164
     second = await gql.data(
         REGISTER,
-        {"input": {"channel": "WEB", "phone": "+79161234567", "email": "ivan@example.com"}},
+        {"input": {"channel": "WEB", "phone": "+79161234567", "phoneVerified": True, "email": "ivan@example.com"}},
         as_="app",
     )
     # then the second registration finds the first
@@ -52,7 +52,7 @@ async def test_concurrent_registrations_of_one_phone_make_one_customer(gql):
     import asyncio
 
     async def register():
-        return await gql.data(REGISTER, {"input": {"channel": "WEB", "phone": "+79161112299"}}, as_="app")
+        return await gql.data(REGISTER, {"input": {"channel": "WEB", "phone": "+79161112299", "phoneVerified": True}}, as_="app")
 
     results = await asyncio.gather(*(register() for _ in range(4)))
     payloads = [r["customerRegister"] for r in results]

@@ -8,7 +8,7 @@ import strawberry
 
 from api.auth import Role
 from api.context import Info
-from api.schema.access import require_acting_for, require_roles
+from api.schema.access import require_acting_for, require_roles, require_roles_if
 from api.schema.common import UserError, customer_uuid
 from api.schema.customer.types import Customer, Identity
 from api.schema.transaction import in_transaction
@@ -35,9 +35,13 @@ class CustomerRegisterInput:
     )
     loyalty_card: str | None = None
     phone_verified: bool = strawberry.field(
-        default=True, description="False when the phone was typed in but not confirmed (OTP)."
+        default=False,
+        description="True only when the channel confirmed the phone (an SMS code, OTP). "
+        "Only verified identifiers find an existing customer.",
     )
-    email_verified: bool = True
+    email_verified: bool = strawberry.field(
+        default=False, description="True only when the channel confirmed the e-mail."
+    )
 
 
 @strawberry.type
@@ -56,7 +60,10 @@ class IdentityLinkInput:
     value: str
     channel: Channel
     source_system: str | None = None
-    verified: bool = False
+    verified: bool = strawberry.field(
+        default=False,
+        description="Asserted by apps and staff after confirming it (OTP); customers cannot.",
+    )
 
 
 @strawberry.type
@@ -131,6 +138,7 @@ class CustomerMutation:
     async def identity_link(self, info: Info, input: IdentityLinkInput) -> IdentityLinkPayload:
         customer_id = customer_uuid(input.customer_id)
         await require_acting_for(info, customer_id, *WRITERS)
+        require_roles_if(info, input.verified, *WRITERS)
         ctx = info.context
         identity, errors = await in_transaction(
             info,
