@@ -117,6 +117,36 @@ async def merge_customers(
     return MergeResult(survivor=survivor, merged=merged, record=record)
 
 
+async def _withdraw_filled(
+    session: AsyncSession, record: MergeRecord, survivor: Customer, now: datetime
+) -> None:
+    """Clear the profile fields this merge filled, and the copies later merges passed on.
+
+    A field filled from A into B and then from B into C carries A's data all the way: undoing
+    A's merge clears it on B and on C, wherever it is still the value the merges wrote.
+    """
+    columns = set(record.details.get("filled", {}))
+    target, filled = survivor, record.details.get("filled", {})
+    while columns:
+        cleared = {c for c in columns if _digest(getattr(target, c)) == filled.get(c)}
+        for column in cleared:
+            setattr(target, column, None)
+        if cleared:
+            target.updated_at = now
+        onward = (
+            await session.execute(
+                select(MergeRecord).where(
+                    col(MergeRecord.merged_id) == target.id, col(MergeRecord.undone_at).is_(None)
+                )
+            )
+        ).scalar_one_or_none()
+        if onward is None:
+            return
+        next_target = await session.get(Customer, onward.survivor_id)
+        assert next_target is not None
+        columns, target, filled = cleared, next_target, onward.details.get("filled", {})
+
+
 async def unmerge_customer(
     session: AsyncSession, *, customer_id: uuid.UUID, actor: str, now: datetime | None = None
 ) -> MergeResult:
@@ -148,10 +178,7 @@ async def unmerge_customer(
         )
     survivor = await session.get(Customer, record.survivor_id)
     assert survivor is not None
-    for column, digest in record.details.get("filled", {}).items():
-        if _digest(getattr(survivor, column)) == digest:
-            setattr(survivor, column, None)
-    survivor.updated_at = now
+    await _withdraw_filled(session, record, survivor, now)
     record.undone_at = now
     record.undone_by = actor
     await session.flush()

@@ -108,3 +108,15 @@ async def test_merge_errors_are_typed_and_change_nothing(gql):
     forbidden = await gql.call(MERGE, {"input": {"customerIds": [a, a]}}, as_="analyst")
     assert forbidden["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert (await _snapshot(gql, a))["status"] == "ACTIVE"
+
+
+async def test_unmerge_withdraws_data_that_later_merges_passed_on(gql):
+    anna = await _register(gql, channel="POS", phone="+79161230031", firstName="Анна", birthDate="1991-02-03")
+    bare = await _register(gql, channel="WEB", phone="+79161230032")
+    root = await _register(gql, channel="MOBILE_APP", phone="+79161230033", lastName="Кузнецова")
+    assert (await gql.data(MERGE, {"input": {"customerIds": [anna, bare], "survivorId": bare}}))["customersMerge"]["errors"] == []
+    assert (await gql.data(MERGE, {"input": {"customerIds": [bare, root], "survivorId": root}}))["customersMerge"]["errors"] == []
+    assert (await _snapshot(gql, root))["profile"] == {"firstName": "Анна", "lastName": "Кузнецова", "birthDate": "1991-02-03"}
+    assert (await gql.data(UNMERGE, {"input": {"customerId": anna}}))["customerUnmerge"]["errors"] == []
+    assert (await _snapshot(gql, root))["profile"] == {"firstName": None, "lastName": "Кузнецова", "birthDate": None}
+    assert (await _snapshot(gql, anna))["profile"]["firstName"] == "Анна"
