@@ -27,7 +27,6 @@ from graph.demo_data import (
 )
 from graph.demo_world import Person, ReferralSeed, Sku, World
 from graph.enums import CampaignAction, Channel, EventType, ReferralStatus
-from graph.events import stored_idempotency_key
 
 CURRENCY = "RUB"
 ONLINE = (Channel.WEB, Channel.MOBILE_APP)
@@ -156,7 +155,7 @@ class Life:
             channel=channel.value,
             occurred_at=when,
             recorded_at=when + timedelta(seconds=self.rng.uniform(1, 120)),
-            idempotency_key=stored_idempotency_key(f"demo:{event_id.hex}"),
+            idempotency_key=None,  # generated history, not a client's retryable request
             **values,
         )
         self.batch.counts[kind.value] += 1

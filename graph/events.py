@@ -7,7 +7,6 @@ an error. The key is unique in the database, so two concurrent retries cannot bo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections import defaultdict
@@ -23,6 +22,7 @@ from core.clock import as_utc, utcnow
 from graph.customers import find_by_identifier, get_active_customer
 from graph.enums import CampaignAction, Channel, EventType, IdentityKind, ReferralStatus
 from graph.errors import GraphErrorCode, graph_error
+from graph.identity import normalise
 from graph.models import Customer, Event, EventLine, Referral, Store
 from privacy.fields import FieldCipher
 
@@ -56,8 +56,23 @@ class Recorded:
     replayed: bool
 
 
-def request_hash(payload: dict[str, object]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+def request_hash(cipher: FieldCipher, payload: dict[str, object]) -> str:
+    """A keyed fingerprint of a request, to tell a retry from a different request under the
+    same key. Keyed (HMAC), so that nothing in it can be recovered by guessing a phone."""
+    canonical = json.dumps(payload, sort_keys=True, default=str)
+    return cipher.blind_index(kind="REQUEST", value=canonical)
+
+
+def ref_fingerprint(cipher: FieldCipher, ref: CustomerRef) -> str:
+    """The customer a request is for, independent of how the identifier was spelled."""
+    if ref.customer_id is not None:
+        return str(ref.customer_id)
+    if ref.kind is None or ref.value is None:
+        return ""
+    normalised = normalise(
+        ref.kind, ref.value, source_system=ref.source_system, field=("identifier", "value")
+    )
+    return f"{ref.kind}:{cipher.blind_index(kind=ref.kind, value=normalised)}"
 
 
 async def resolve_ref(session: AsyncSession, cipher: FieldCipher, ref: CustomerRef) -> Customer:
@@ -120,9 +135,10 @@ async def _insert(
     return Recorded(event, replayed=False)
 
 
-def stored_idempotency_key(key: str) -> str:
-    """The stored form of a client's idempotency key: its SHA-256, so a key that carries
-    personal data (a receipt with a phone in it) never lands in the database as plaintext."""
+def stored_idempotency_key(cipher: FieldCipher, key: str) -> str:
+    """The stored form of a client's idempotency key: a keyed HMAC, so a key that carries
+    personal data (a receipt with a phone in it) never lands in the database, not even as a
+    hash that could be reversed by trying every phone number."""
     key = key.strip()
     if not 8 <= len(key) <= 200:
         raise graph_error(
@@ -130,7 +146,7 @@ def stored_idempotency_key(key: str) -> str:
             "an idempotency key has 8-200 characters",
             "idempotencyKey",
         )
-    return hashlib.sha256(key.encode()).hexdigest()
+    return cipher.blind_index(kind="IDEMPOTENCY_KEY", value=key)
 
 
 def _check_time(occurred_at: datetime | None, now: datetime) -> datetime:
@@ -225,18 +241,19 @@ async def record_purchase(
     now: datetime | None = None,
 ) -> Recorded:
     now = now or utcnow()
-    key = stored_idempotency_key(idempotency_key)
+    key = stored_idempotency_key(cipher, idempotency_key)
     digest = request_hash(
+        cipher,
         {
             "op": "purchase",
-            "customer": asdict(customer),
+            "customer": ref_fingerprint(cipher, customer),
             "channel": channel,
             "currency": currency,
             "lines": [asdict(line) for line in lines],
             "occurred_at": occurred_at,
             "store": store_code,
             "ref": external_ref,
-        }
+        },
     )
     replay = await _replay(session, key, digest)
     if replay is not None:
@@ -277,6 +294,7 @@ async def record_purchase(
 
 async def record_return(
     session: AsyncSession,
+    cipher: FieldCipher,
     *,
     purchase_id: uuid.UUID,
     channel: Channel,
@@ -289,8 +307,9 @@ async def record_return(
     """Return part of a purchase. Quantities are checked against what was bought minus what
     was already returned; refunds are priced at the purchase's own prices."""
     now = now or utcnow()
-    key = stored_idempotency_key(idempotency_key)
+    key = stored_idempotency_key(cipher, idempotency_key)
     digest = request_hash(
+        cipher,
         {
             "op": "return",
             "purchase": purchase_id,
@@ -298,7 +317,7 @@ async def record_return(
             "lines": [(line.sku, line.quantity) for line in lines],
             "occurred_at": occurred_at,
             "store": store_code,
-        }
+        },
     )
     replay = await _replay(session, key, digest)
     if replay is not None:
@@ -405,11 +424,12 @@ async def record_event(
 ) -> Recorded:
     """Visits, contact-centre interactions and campaign responses."""
     now = now or utcnow()
-    key = stored_idempotency_key(idempotency_key)
+    key = stored_idempotency_key(cipher, idempotency_key)
     digest = request_hash(
+        cipher,
         {
             "op": "event",
-            "customer": asdict(customer),
+            "customer": ref_fingerprint(cipher, customer),
             "type": type,
             "channel": channel,
             "occurred_at": occurred_at,
@@ -419,7 +439,7 @@ async def record_event(
             "campaign": campaign,
             "campaign_channel": campaign_channel,
             "action": action,
-        }
+        },
     )
     replay = await _replay(session, key, digest)
     if replay is not None:

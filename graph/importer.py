@@ -496,7 +496,7 @@ def _customer_ref(row: Row) -> CustomerRef:
     return CustomerRef(kind=kind, value=value, source_system=row.text("identifier_source_system"))
 
 
-async def _purchase_of(session: AsyncSession, row: Row) -> uuid.UUID:
+async def _purchase_of(session: AsyncSession, cipher: FieldCipher, row: Row) -> uuid.UUID:
     purchase_id = row.object_id("purchase_id", "Purchase")
     if purchase_id is not None:
         return purchase_id
@@ -506,7 +506,7 @@ async def _purchase_of(session: AsyncSession, row: Row) -> uuid.UUID:
     found = (
         await session.execute(
             select(col(Event.id)).where(
-                col(Event.idempotency_key) == stored_idempotency_key(key),
+                col(Event.idempotency_key) == stored_idempotency_key(cipher, key),
                 col(Event.type) == EventType.PURCHASE,
             )
         )
@@ -543,7 +543,8 @@ async def _event(session: AsyncSession, cipher: FieldCipher, row: Row, settings:
     elif kind is EventType.RETURN:
         recorded = await record_return(
             session,
-            purchase_id=await _purchase_of(session, row),
+            cipher,
+            purchase_id=await _purchase_of(session, cipher, row),
             channel=channel,
             lines=_lines(row, priced=False),
             idempotency_key=key,

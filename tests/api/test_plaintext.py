@@ -7,7 +7,7 @@ PEOPLE = [
     {"phone": "+79031234567", "email": "svetlana.orlova@example.ru", "firstName": "Svetlana", "lastName": "Orlova", "address": "Tverskaya 7"},
     {"phone": "+79267654321", "email": "dmitry.sokolov@example.ru", "firstName": "Дмитрий", "lastName": "Соколов", "birthDate": "1985-03-08"},
 ]
-SECRETS = ["79031234567", "9031234567", "svetlana.orlova", "Svetlana", "Orlova", "Tverskaya", "79267654321", "dmitry.sokolov", "Дмитрий", "Соколов", "1985-03-08", "runner_svetik", "Great shoes, Svetlana approves"]
+SECRETS = ["order-0000", "order-0001", "79031234567", "9031234567", "svetlana.orlova", "Svetlana", "Orlova", "Tverskaya", "79267654321", "dmitry.sokolov", "Дмитрий", "Соколов", "1985-03-08", "runner_svetik", "Great shoes, Svetlana approves"]
 
 
 async def _seed(gql):

@@ -75,3 +75,16 @@ async def test_concurrent_retries_of_one_purchase_record_once(gql):
     assert sorted(r["purchaseRecord"]["replayed"] for r in results) == [False, True, True, True, True]
     rfm = await gql.data('query($id: ID!) { customer(id: $id) { rfm { frequency } } }', {"id": customer_id})
     assert rfm["customer"]["rfm"]["frequency"] == 1
+
+
+async def test_a_retry_may_spell_the_identifier_differently(gql):
+    await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "+79161112255", "phoneVerified": True}}, as_="app")
+
+    def by_phone(spelling):
+        return purchase_input("", "receipt-by-phone-1") | {"customerId": None, "identifier": {"kind": "PHONE", "value": spelling}}
+
+    first = await gql.data(PURCHASE, {"input": by_phone("+79161112255")}, as_="app")
+    again = await gql.data(PURCHASE, {"input": by_phone("8 (916) 111-22-55")}, as_="app")
+    assert again["purchaseRecord"]["errors"] == []
+    assert again["purchaseRecord"]["replayed"] is True
+    assert again["purchaseRecord"]["purchase"]["id"] == first["purchaseRecord"]["purchase"]["id"]

@@ -162,10 +162,12 @@ class EventMutation:
         require_roles(info, *RECORDERS)
         purchase_id = _purchase_uuid(input.purchase_id)
         lines = [LineInput(sku=line.sku, quantity=line.quantity) for line in input.lines]
+        ctx = info.context
         recorded, errors = await in_transaction(
             info,
             lambda session: record_return(
                 session,
+                ctx.cipher,
                 purchase_id=purchase_id,
                 channel=input.channel,
                 lines=lines,
