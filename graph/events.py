@@ -29,6 +29,7 @@ from privacy.fields import FieldCipher
 MAX_LINES = 500
 MAX_QUANTITY = 100_000
 MAX_UNIT_PRICE_MINOR = 10**12
+MAX_TOTAL_MINOR = 10**15  # far below 2**63: every sum the database makes stays in range
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -196,6 +197,8 @@ def _check_lines(lines: list[LineInput], *, priced: bool) -> None:
                 *at,
                 "category",
             )
+    if priced and sum(line.quantity * line.unit_price_minor for line in lines) > MAX_TOTAL_MINOR:
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "the total is implausibly large", "lines")
 
 
 async def _convert_referral(session: AsyncSession, customer: Customer, event: Event) -> None:

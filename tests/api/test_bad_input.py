@@ -135,3 +135,19 @@ async def test_too_many_aliases_are_refused(gql):
 async def test_malformed_id(gql):
     body = await gql.call('query { customer(id: "garbage") { id } }')
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_fractional_money_is_refused_not_truncated(gql, sessions, customer):
+    before = await _counts(sessions)
+    response = await gql.post(PURCHASE, {"input": purchase_input(customer, "fraction-1", price=99.99)}, as_="app")
+    assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    literal = PURCHASE.replace("$input: PurchaseRecordInput!", "").replace("input: $input", 'input: {channel: POS, idempotencyKey: "fraction-2", customerId: "%s", lines: [{sku: "S", category: "c", quantity: 1, unitPriceMinor: 9.5}]}' % customer).replace("mutation Purchase()", "mutation Purchase")
+    assert (await gql.post(literal, as_="app")).json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert await _counts(sessions) == before
+
+
+async def test_an_overflowing_total_is_a_typed_error(gql, sessions, customer):
+    order = purchase_input(customer, "huge-total-1", price=10**12, quantity=100_000)
+    order["lines"] = order["lines"] * 100
+    error = await _payload_error(gql, sessions, PURCHASE, {"input": order}, "purchaseRecord")
+    assert error["code"] == "INVALID_INPUT" and error["field"] == ["input", "lines"]
