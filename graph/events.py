@@ -8,6 +8,7 @@ an error. The key is unique in the database, so two concurrent retries cannot bo
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -31,6 +32,8 @@ MAX_QUANTITY = 100_000
 MAX_UNIT_PRICE_MINOR = 10**12
 MAX_TOTAL_MINOR = 10**15  # far below 2**63: every sum the database makes stays in range
 CLOCK_SKEW = timedelta(minutes=5)
+# Topics are codes, not free text: a caller's words could carry personal data into plaintext.
+TOPIC_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,9 +455,11 @@ async def record_event(
             GraphErrorCode.INVALID_INPUT, "use purchaseRecord or returnRecord for this type", "type"
         )
     if type is EventType.CONTACT:
-        if not topic or len(topic) > 100:
+        if not topic or not TOPIC_CODE.match(topic):
             raise graph_error(
-                GraphErrorCode.INVALID_INPUT, "a contact needs a topic (1-100 characters)", "topic"
+                GraphErrorCode.INVALID_INPUT,
+                "a topic is a code such as delivery or return_refund (a-z, 0-9, _), not free text",
+                "topic",
             )
         if satisfaction is not None and not 1 <= satisfaction <= 5:
             raise graph_error(

@@ -108,9 +108,11 @@ async def merge_customers(
         survivor_id=survivor.id,
         merged_id=merged.id,
         actor=actor,
-        reason=reason,
         details={"absorbed": absorbed, "filled": filled},
         created_at=now,
+    )
+    record.reason_ct = await cipher.encrypt(
+        survivor.id, table="merge_record", column="reason_ct", row_id=record.id, value=reason
     )
     session.add(record)
     await session.flush()

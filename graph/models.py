@@ -14,7 +14,7 @@ from core.clock import utcnow
 from core.db import UTCDateTime
 
 
-def _ct(column: str | None = None) -> Any:
+def _ct() -> Any:
     """A nullable ciphertext column."""
     return Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
@@ -40,8 +40,6 @@ class Customer(SQLModel, table=True):
     birth_date_ct: bytes | None = _ct()
     address_ct: bytes | None = _ct()
 
-
-PROFILE_COLUMNS = ("first_name_ct", "last_name_ct", "birth_date_ct", "address_ct")
 
 
 class Identity(SQLModel, table=True):
@@ -112,7 +110,7 @@ class Event(SQLModel, table=True):
     currency: str | None = Field(default=None, sa_type=String(3))
     amount_minor: int | None = Field(default=None, sa_type=BigInteger)
     purchase_id: uuid.UUID | None = _fk("event.id", nullable=True)
-    topic: str | None = Field(default=None, sa_type=String(100))
+    topic: str | None = Field(default=None, sa_type=String(64))  # a code, never free text
     satisfaction: int | None = Field(default=None)
     campaign: str | None = Field(default=None, sa_type=String(100))
     campaign_channel: str | None = Field(default=None, sa_type=String(24))
@@ -201,7 +199,7 @@ class MergeRecord(SQLModel, table=True):
     survivor_id: uuid.UUID = _fk("customer.id")
     merged_id: uuid.UUID = _fk("customer.id")
     actor: str = Field(sa_type=String(100))
-    reason: str | None = Field(default=None, sa_type=String(500))
+    reason_ct: bytes | None = _ct()  # the operator's note, encrypted under the survivor's key
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     undone_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -141,7 +141,8 @@ async def test_fractional_money_is_refused_not_truncated(gql, sessions, customer
     before = await _counts(sessions)
     response = await gql.post(PURCHASE, {"input": purchase_input(customer, "fraction-1", price=99.99)}, as_="app")
     assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
-    literal = PURCHASE.replace("$input: PurchaseRecordInput!", "").replace("input: $input", 'input: {channel: POS, idempotencyKey: "fraction-2", customerId: "%s", lines: [{sku: "S", category: "c", quantity: 1, unitPriceMinor: 9.5}]}' % customer).replace("mutation Purchase()", "mutation Purchase")
+    inline = f'input: {{channel: POS, idempotencyKey: "fraction-2", customerId: "{customer}", lines: [{{sku: "S", category: "c", quantity: 1, unitPriceMinor: 9.5}}]}}'
+    literal = PURCHASE.replace("($input: PurchaseRecordInput!)", "").replace("input: $input", inline)
     assert (await gql.post(literal, as_="app")).json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert await _counts(sessions) == before
 

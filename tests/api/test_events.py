@@ -72,3 +72,10 @@ async def test_an_identifier_only_typed_in_records_nothing(gql):
     await gql.data(REGISTER, {"input": {"channel": "POS", "phone": "+79168887777"}}, as_="app")
     unverified = await gql.data(PURCHASE, {"input": purchase_input("", "typed-0001") | {"customerId": None, "identifier": {"kind": "PHONE", "value": "8 916 888 77 77"}}}, as_="app")
     assert unverified["purchaseRecord"]["errors"][0]["code"] == "CUSTOMER_NOT_FOUND"
+
+
+async def test_contact_topics_are_codes_not_free_text(gql):
+    customer = await _customer(gql)
+    free_text = await gql.data(EVENT, {"i": {"customerId": customer, "type": "CONTACT", "channel": "CONTACT_CENTER", "idempotencyKey": "contact-free-1", "topic": "Мой телефон +79161234567 не работает"}}, as_="app")
+    assert free_text["eventRecord"]["errors"][0]["field"] == ["input", "topic"]
+    assert free_text["eventRecord"]["errors"][0]["code"] == "INVALID_INPUT"

@@ -20,6 +20,10 @@ async def _seed(gql):
                    {"i": {"customerId": first, "platform": "VK", "handle": "runner_svetik", "followers": 10}})
     await gql.data('mutation($i: ReviewSubmitInput!) { reviewSubmit(input: $i) { errors { code } } }',
                    {"i": {"customerId": first, "productSku": "S1", "rating": 5, "text": "Great shoes, Svetlana approves"}})
+    second = (await gql.data('{ customerByIdentifier(kind: PHONE, value: "+79267654321") { id } }'))["customerByIdentifier"]["id"]
+    merged = await gql.data('mutation($i: CustomersMergeInput!) { customersMerge(input: $i) { errors { code } } }',
+                            {"i": {"customerIds": [first, second], "reason": "Orlova called from Tverskaya"}})
+    assert merged["customersMerge"]["errors"] == []
 
 
 async def test_no_plaintext_personal_data_in_the_database(gql, app, database_url):
