@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
@@ -39,7 +39,6 @@ class Principal:
     roles: frozenset[Role]
     customer_id: uuid.UUID | None = None
     app_name: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     def has(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))

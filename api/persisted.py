@@ -36,18 +36,19 @@ class PersistedQueries:
         digest = persisted.get("sha256Hash")
         if not isinstance(digest, str) or len(digest) != 64:
             raise PersistedQueryError("BAD_USER_INPUT", "sha256Hash must be 64 hex characters")
+        digest = digest.lower()
         if query is None:
             known = self._queries.get(digest)
             if known is None:
                 raise PersistedQueryError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
             self._queries.move_to_end(digest)
             return known
-        if hashlib.sha256(query.encode()).hexdigest() != digest.lower():
+        if hashlib.sha256(query.encode()).hexdigest() != digest:
             raise PersistedQueryError(
                 "BAD_USER_INPUT", "provided sha256Hash does not match the query"
             )
-        self._queries[digest.lower()] = query
-        self._queries.move_to_end(digest.lower())
+        self._queries[digest] = query
+        self._queries.move_to_end(digest)
         while len(self._queries) > self.maxsize:
             self._queries.popitem(last=False)
         return query

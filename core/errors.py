@@ -20,7 +20,3 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!s}, {self.message!r}, field={self.field!r})"
-
-
-class NotSupportedError(Exception):
-    """A capability that is not built yet; raised instead of pretending."""

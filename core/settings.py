@@ -27,7 +27,6 @@ class Settings:
     env: Environment
     currency: str
     jwt_issuer: str = "loyalgraph"
-    jwt_ttl_seconds: int = 3600
 
     @property
     def is_prod(self) -> bool:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.clock import utcnow
-from graph.customers import get_active_customer, owner_of
+from graph.customers import get_active_customer, get_customer, owner_of
 from graph.enums import ReferralStatus, SocialPlatform
 from graph.errors import GraphErrorCode, graph_error
 from graph.models import Customer, Referral, Review, ReviewVote, SocialProfile
@@ -148,7 +148,7 @@ async def accept_referral(
     if referral.referee_id is not None:
         raise graph_error(GraphErrorCode.REFERRAL_ALREADY_USED, "this code has been used", "code")
     referee = await get_active_customer(session, referee_id)
-    referrer = await get_customer_owner(session, referral.referrer_id)
+    referrer = (await get_customer(session, referral.referrer_id)).id
     if referrer == referee.id:
         raise graph_error(GraphErrorCode.SELF_REFERRAL, "customers cannot refer themselves", "code")
     already = (
@@ -165,12 +165,6 @@ async def accept_referral(
     referral.registered_at = now or utcnow()
     await session.flush()
     return referral
-
-
-async def get_customer_owner(session: AsyncSession, customer_id: uuid.UUID) -> uuid.UUID:
-    customer = await session.get(Customer, customer_id)
-    assert customer is not None
-    return owner_of(customer)
 
 
 def normalise_handle(handle: str) -> str:
@@ -210,7 +204,7 @@ async def link_social_profile(
         )
     ).scalar_one_or_none()
     if profile is not None:
-        if await get_customer_owner(session, profile.customer_id) != customer.id:
+        if (await get_customer(session, profile.customer_id)).id != customer.id:
             raise graph_error(
                 GraphErrorCode.SOCIAL_PROFILE_TAKEN,
                 "this profile is linked to someone else",

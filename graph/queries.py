@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from core.db import UTCDateTime
 from graph.enums import CustomerStatus, EventType
@@ -44,6 +44,39 @@ def _group(rows: Sequence[Any]) -> dict[uuid.UUID, list[Any]]:
     for entity, owner in rows:
         grouped[owner].append(entity)
     return grouped
+
+
+M = TypeVar("M", bound=SQLModel)
+# No customer has more than this of anything listed whole (identities, referrals, profiles).
+LIST_LIMIT = 100
+
+
+async def _first_per_owner(
+    session: AsyncSession,
+    entity: type[M],
+    owners: Sequence[uuid.UUID],
+    *,
+    customer: Any,
+    order: tuple[Any, ...],
+    limit: int = LIST_LIMIT,
+) -> dict[uuid.UUID, list[M]]:
+    """The first `limit` rows of `entity` per owner in `order`, in one statement: the rows of
+    every customer merged into an owner count as the owner's (`customer` is the row's
+    customer column)."""
+    rank = func.row_number().over(partition_by=OWNER, order_by=order).label("rank")
+    inner = (
+        select(entity, OWNER, rank)
+        .join(Customer, col(Customer.id) == customer)
+        .where(_members(owners))
+        .subquery()
+    )
+    alias = aliased(entity, inner)
+    rows = await session.execute(
+        select(alias, inner.c.owner)
+        .where(inner.c.rank <= limit)
+        .order_by(inner.c.owner, inner.c.rank)
+    )
+    return _group(rows.all())
 
 
 async def customers_by_ids(
@@ -109,13 +142,13 @@ async def customers_page(
 async def identities_for(
     session: AsyncSession, owners: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Identity]]:
-    rows = await session.execute(
-        select(Identity, OWNER)
-        .join(Customer, col(Customer.id) == col(Identity.customer_id))
-        .where(_members(owners))
-        .order_by(col(Identity.first_seen), col(Identity.id))
+    return await _first_per_owner(
+        session,
+        Identity,
+        owners,
+        customer=col(Identity.customer_id),
+        order=(col(Identity.first_seen), col(Identity.id)),
     )
-    return _group(rows.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,22 +228,14 @@ async def lines_for(
 async def reviews_for(
     session: AsyncSession, owners: Sequence[uuid.UUID], *, limit: int
 ) -> dict[uuid.UUID, list[Review]]:
-    rank = (
-        func.row_number()
-        .over(partition_by=OWNER, order_by=(col(Review.created_at).desc(), col(Review.id).desc()))
-        .label("rank")
+    return await _first_per_owner(
+        session,
+        Review,
+        owners,
+        customer=col(Review.customer_id),
+        order=(col(Review.created_at).desc(), col(Review.id).desc()),
+        limit=limit,
     )
-    inner = (
-        select(Review, OWNER, rank)
-        .join(Customer, col(Customer.id) == col(Review.customer_id))
-        .where(_members(owners))
-        .subquery()
-    )
-    review = aliased(Review, inner)
-    rows = await session.execute(
-        select(review, inner.c.owner).where(inner.c.rank <= limit).order_by(inner.c.rank)
-    )
-    return _group(rows.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,13 +262,13 @@ async def votes_for(
 async def referrals_made_for(
     session: AsyncSession, owners: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Referral]]:
-    rows = await session.execute(
-        select(Referral, OWNER)
-        .join(Customer, col(Customer.id) == col(Referral.referrer_id))
-        .where(_members(owners))
-        .order_by(col(Referral.created_at), col(Referral.id))
+    return await _first_per_owner(
+        session,
+        Referral,
+        owners,
+        customer=col(Referral.referrer_id),
+        order=(col(Referral.created_at), col(Referral.id)),
     )
-    return _group(rows.all())
 
 
 async def referred_by_for(
@@ -264,13 +289,13 @@ async def referred_by_for(
 async def social_for(
     session: AsyncSession, owners: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[SocialProfile]]:
-    rows = await session.execute(
-        select(SocialProfile, OWNER)
-        .join(Customer, col(Customer.id) == col(SocialProfile.customer_id))
-        .where(_members(owners))
-        .order_by(col(SocialProfile.linked_at), col(SocialProfile.id))
+    return await _first_per_owner(
+        session,
+        SocialProfile,
+        owners,
+        customer=col(SocialProfile.customer_id),
+        order=(col(SocialProfile.linked_at), col(SocialProfile.id)),
     )
-    return _group(rows.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,4 +366,3 @@ async def rfm_for(
         )
         for owner, count, gross, returned, first_at, last_at in rows.all()
     }
-

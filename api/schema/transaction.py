@@ -35,10 +35,12 @@ async def in_transaction(
     except DomainError as error:
         await session.rollback()
         return None, [user_error(error)]
-    except IntegrityError:
+    except IntegrityError as error:
+        await session.rollback()
+        if not _unique_violation(error):
+            raise  # a foreign key or check failed: a bug, not a race; top-level and logged
         # A unique constraint caught a race the service's own checks could not see (two
         # registrations of one phone at the same instant): nothing was written, retry.
-        await session.rollback()
         conflict = DomainError(
             GraphErrorCode.CONFLICT, "a concurrent request changed the same data; retry"
         )
@@ -49,6 +51,13 @@ async def in_transaction(
     finally:
         info.context.reset()
     return result, []
+
+
+def _unique_violation(error: IntegrityError) -> bool:
+    original = error.orig
+    if getattr(original, "sqlstate", None) == "23505":  # asyncpg (PostgreSQL)
+        return True
+    return "UNIQUE constraint failed" in str(original)  # sqlite3
 
 
 def as_graphql_error(error: DomainError) -> GraphQLError:

@@ -152,3 +152,9 @@ async def test_an_overflowing_total_is_a_typed_error(gql, sessions, customer):
     order["lines"] = order["lines"] * 100
     error = await _payload_error(gql, sessions, PURCHASE, {"input": order}, "purchaseRecord")
     assert error["code"] == "INVALID_INPUT" and error["field"] == ["input", "lines"]
+
+
+async def test_listing_merged_customers_is_explained(gql):
+    body = await gql.call("{ customers(filter: {status: MERGED}) { edges { cursor } } }")
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "survivor" in body["errors"][0]["message"]

@@ -170,6 +170,8 @@ async def test_automatic_persisted_queries(gql):
     assert registered.json()["data"] == {"__typename": "Query"}
     by_hash = await gql.client.post("/graphql", json={"extensions": extensions}, headers=headers)
     assert by_hash.json()["data"] == {"__typename": "Query"}
+    upper = {"persistedQuery": {"version": 1, "sha256Hash": extensions["persistedQuery"]["sha256Hash"].upper()}}
+    assert (await gql.client.post("/graphql", json={"extensions": upper}, headers=headers)).json()["data"] == {"__typename": "Query"}
     wrong = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
     mismatch = await gql.client.post("/graphql", json={"query": query, "extensions": wrong}, headers=headers)
     assert mismatch.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

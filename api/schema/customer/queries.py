@@ -9,7 +9,14 @@ import strawberry
 from api.auth import STAFF_ROLES, Role
 from api.context import Info
 from api.schema.access import ensure_can_read, require_roles, visible_customer
-from api.schema.common import DEFAULT_PAGE, PageInfo, from_global_id, page_size
+from api.schema.common import (
+    DEFAULT_PAGE,
+    ApiErrorCode,
+    PageInfo,
+    api_error,
+    from_global_id,
+    page_size,
+)
 from api.schema.customer.types import Customer
 from api.schema.node import Connection, Edge, Node
 from api.schema.nodes import resolve_node
@@ -71,6 +78,11 @@ class CustomerQuery:
         size = page_size(first)
         cursors = info.context.cursors
         f = filter or CustomerFilter()
+        if f.status == CustomerStatus.MERGED:
+            raise api_error(
+                ApiErrorCode.BAD_USER_INPUT,
+                "merged customers are listed through their survivor; query them by id",
+            )
         rows = await queries.customers_page(
             info.context.session,
             first=size,

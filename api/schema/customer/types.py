@@ -11,13 +11,14 @@ import strawberry
 
 from api.context import Info
 from api.schema.access import may_read_personal, require_personal
-from api.schema.common import DEFAULT_PAGE, MAX_PAGE, PageInfo, page_size, to_global_id
+from api.schema.common import DEFAULT_PAGE, PageInfo, page_size, to_global_id
 from api.schema.enums import Long
 from api.schema.loaders import EventsKey, ReviewsKey, Sealed
 from api.schema.node import Connection, Edge, Node
 from core.clock import utcnow
 from graph import models, queries
 from graph.enums import Channel, CustomerStatus, EventType, IdentityKind
+from graph.queries import LIST_LIMIT
 
 if TYPE_CHECKING:
     from api.schema.events.types import EventNode, Purchase
@@ -152,7 +153,7 @@ class Customer(Node):
             row=row,
         )
 
-    @strawberry.field
+    @strawberry.field(description=f"Identifiers, oldest first (the first {LIST_LIMIT}).")
     async def identities(self, info: Info) -> list[Identity]:
         rows = await info.context.loaders.identities.load(self.row.id)
         return [Identity.from_row(row, self.row.id) for row in rows]
@@ -203,14 +204,14 @@ class Customer(Node):
         rows = await info.context.loaders.reviews.load(ReviewsKey(self.row.id, page_size(first)))
         return [Review.from_row(row) for row in rows]
 
-    @strawberry.field(description=f"Referrals this customer made (at most {MAX_PAGE}).")
+    @strawberry.field(description=f"Referrals this customer made (the first {LIST_LIMIT}).")
     async def referrals_made(
         self, info: Info
     ) -> list[Annotated[Referral, strawberry.lazy("api.schema.influence.types")]]:
         from api.schema.influence.types import Referral
 
         rows = await info.context.loaders.referrals_made.load(self.row.id)
-        return [Referral.from_row(row) for row in rows[:MAX_PAGE]]
+        return [Referral.from_row(row) for row in rows]
 
     @strawberry.field
     async def referred_by(
@@ -228,7 +229,7 @@ class Customer(Node):
         from api.schema.influence.types import SocialProfile
 
         rows = await info.context.loaders.social.load(self.row.id)
-        return [SocialProfile.from_row(row, self.row.id) for row in rows[:MAX_PAGE]]
+        return [SocialProfile.from_row(row, self.row.id) for row in rows]
 
     @strawberry.field
     async def rfm(self, info: Info) -> RfmFacts:
