@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 from strawberry.dataloader import DataLoader
 
 from graph import queries
@@ -85,6 +85,16 @@ class Loaders:
         self.store = DataLoader[uuid.UUID, Store | None](self._stores)
         self.plaintext = DataLoader[Sealed, str | None](self._open)
         self.profile = DataLoader[Customer, Profile](self._profiles, cache_key_fn=lambda c: c.id)
+        self.row = DataLoader[tuple[type[SQLModel], uuid.UUID], SQLModel | None](self._rows)
+
+    async def _rows(self, keys: list[tuple[type[SQLModel], uuid.UUID]]) -> list[SQLModel | None]:
+        """Rows of any table by id (for `node`), one statement per table."""
+        found: dict[tuple[type[SQLModel], uuid.UUID], SQLModel] = {}
+        for table, group in _grouped(keys, {k: k[0] for k in keys}).items():
+            ids = [row_id for _, row_id in group]
+            rows = await self.session.execute(select(table).where(col(table.id).in_(ids)))  # type: ignore[attr-defined]
+            found.update({(table, row.id): row for row in rows.scalars()})  # type: ignore[attr-defined]
+        return [found.get(key) for key in keys]
 
     async def _customers(self, ids: list[uuid.UUID]) -> list[Customer | None]:
         found = await queries.customers_by_ids(self.session, ids)

@@ -30,7 +30,7 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
     }.get(type_name) or (models.Event if type_name in EVENT_TYPE_NAMES else None)
     if table is None:
         return None
-    row = await info.context.session.get(table, raw_id)
+    row = await info.context.loaders.row.load((table, raw_id))
     if row is None:
         return None
     owner_ref: uuid.UUID = getattr(row, "customer_id", None) or getattr(row, "referrer_id")  # noqa: B009

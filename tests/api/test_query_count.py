@@ -86,3 +86,16 @@ async def test_one_data_key_lookup_for_a_profile(gql, statements):
     )
     assert data["customer"]["reviews"][0]["text"] == "text to decrypt"
     assert sum("FROM data_key" in s for s in statements) == 1, statements
+
+
+async def test_node_lookups_are_batched(gql, statements):
+    await _seed(gql, 6)
+    page = await gql.data("{ customers(first: 6) { edges { node { reviews { id } identities { id } } } } }")
+    ids = [n["reviews"][0]["id"] for n in (e["node"] for e in page["customers"]["edges"])]
+    ids += [n["identities"][0]["id"] for n in (e["node"] for e in page["customers"]["edges"])]
+    aliases = " ".join(f'n{i}: node(id: "{node_id}") {{ id }}' for i, node_id in enumerate(ids))
+    statements.clear()
+    data = await gql.data("{ " + aliases + " }")
+    assert all(value is not None for value in data.values())
+    # one statement per table, plus the owners' customer rows and the API key check
+    assert len(statements) <= 5, statements
