@@ -154,7 +154,7 @@ async def _seed_event(
     elif roll < 0.8:
         await record_event(session, cipher, type=EventType.VISIT, **common)
     elif roll < 0.9:
-        topic = rng.choice(["delivery", "refund", "points balance", "size exchange"])
+        topic = rng.choice(["delivery", "refund", "points_balance", "size_exchange"])
         common |= {"channel": Channel.CONTACT_CENTER, "topic": topic}
         await record_event(
             session, cipher, type=EventType.CONTACT, satisfaction=rng.randint(1, 5), **common
