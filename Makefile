@@ -36,7 +36,7 @@ test: install
 schema: install
 	$(BIN)/loyalgraph export-schema > schema.graphql
 
-bench: migrate
+bench: install
 	$(BIN)/python benchmarks/graphql_profile.py
 
 clean:
