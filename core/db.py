@@ -149,11 +149,14 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def begin_write(session: AsyncSession) -> None:
     """Start the session's next transaction as a writer (BEGIN IMMEDIATE on SQLite).
 
-    Ends a read-only transaction the session may have open (committing it writes nothing and,
-    with expire_on_commit off, keeps loaded objects usable).
+    Ends a read-only transaction the session may have open (committing it writes nothing) and
+    expires what it loaded, so the unit of work re-reads it inside the write transaction.
     """
     if session.in_transaction():
         await session.commit()
+    # Rows read before (authentication, access checks) may have changed while we waited for
+    # the write lock: a unit of work must decide on what the database holds now.
+    session.expire_all()
     await session.connection(execution_options={WRITE_INTENT: True})
 
 

@@ -20,6 +20,8 @@ from graph.identity import normalise
 from graph.models import Customer, Identity
 from privacy.fields import FieldCipher
 
+LOOKUP_LIMIT = 20
+
 PROFILE_FIELDS = {
     "first_name": "first_name_ct",
     "last_name": "last_name_ct",
@@ -93,23 +95,33 @@ async def find_by_identifier(
 ) -> Customer | None:
     """Resolve an identifier in any spelling to the (surviving) customer that holds it.
 
-    A verified holder wins. Without `verified_only` (a staff or app lookup) the most recently
-    seen unverified holder comes next; anything that attaches data to a customer passes
-    `verified_only`, so an identifier someone merely typed in never decides whose data it is.
+    A verified holder wins. Without `verified_only` (a staff or app lookup) a sole unverified
+    holder comes next, and several are IDENTIFIER_AMBIGUOUS; anything that attaches data to a
+    customer passes `verified_only`, so an identifier someone merely typed in never decides
+    whose data it is.
     """
     normalised = normalise(kind, value, source_system=source_system, field=field)
     index = cipher.blind_index(kind=kind, value=normalised)
     query = select(Identity).where(col(Identity.kind) == kind, col(Identity.value_index) == index)
     if verified_only:
         query = query.where(col(Identity.verified).is_(True))
-    identity = (
-        await session.execute(
-            query.order_by(col(Identity.verified).desc(), col(Identity.last_seen).desc()).limit(1)
-        )
-    ).scalar_one_or_none()
-    if identity is None:
+    holders = (
+        await session.execute(query.order_by(col(Identity.verified).desc()).limit(LOOKUP_LIMIT))
+    ).scalars().all()
+    if not holders:
         return None
-    return await get_customer(session, identity.customer_id)
+    if holders[0].verified:
+        return await get_customer(session, holders[0].customer_id)
+    owners = {(await get_customer(session, row.customer_id)).id for row in holders}
+    if len(owners) > 1:
+        # Typed in for several people and confirmed by none: naming one would let anyone who
+        # links a stranger's phone to themself receive the stranger's lookups.
+        raise graph_error(
+            GraphErrorCode.IDENTIFIER_AMBIGUOUS,
+            "several customers hold this identifier and none has verified it",
+            *field,
+        )
+    return await get_customer(session, holders[0].customer_id)
 
 
 async def _verified_holders(

@@ -206,3 +206,25 @@ async def test_a_merged_customers_token_is_refused(gql):
     gone = merged["customersMerge"]["mergedCustomerId"]
     response = await gql.post("{ me { id } }", as_="customer", customer=gql_uuid(gone))
     assert response.status_code == 401
+
+
+async def test_linking_a_strangers_phone_does_not_capture_their_lookups(gql):
+    victim = await _register(gql, "8 (916) 555-01-01")
+    attacker = await _register(gql, "+79165550199")
+    link = 'mutation($i: IdentityLinkInput!) { identityLink(input: $i) { errors { code } } }'
+    await gql.data(link, {"i": {"customerId": attacker, "kind": "PHONE", "value": "+79165550101", "channel": "WEB"}}, as_="customer", customer=gql_uuid(attacker))
+    lookup = await gql.call('{ customerByIdentifier(kind: PHONE, value: "+79165550101") { id } }', as_="app")
+    assert lookup["errors"][0]["extensions"]["code"] == "IDENTIFIER_AMBIGUOUS"
+    assert lookup["data"]["customerByIdentifier"] is None
+    assert victim != attacker
+
+
+async def test_voting_does_not_reveal_someone_elses_review_text(gql):
+    author, voter = await _register(gql, "+79165550201"), await _register(gql, "+79165550202")
+    review = await gql.data('mutation($i: ReviewSubmitInput!) { reviewSubmit(input: $i) { review { id } } }',
+                            {"i": {"customerId": author, "productSku": "S1", "rating": 2, "text": "call me on +79160000000"}}, as_="app")
+    vote = 'mutation($i: ReviewVoteInput!) { reviewVote(input: $i) { review { helpfulVotes text } errors { code } } }'
+    body = await gql.call(vote, {"i": {"reviewId": review["reviewSubmit"]["review"]["id"], "voterId": voter, "helpful": True}}, as_="customer", customer=gql_uuid(voter))
+    assert body["data"]["reviewVote"]["review"]["helpfulVotes"] == 1
+    assert body["data"]["reviewVote"]["review"]["text"] is None
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"

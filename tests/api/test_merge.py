@@ -120,3 +120,30 @@ async def test_unmerge_withdraws_data_that_later_merges_passed_on(gql):
     assert (await gql.data(UNMERGE, {"input": {"customerId": anna}}))["customerUnmerge"]["errors"] == []
     assert (await _snapshot(gql, root))["profile"] == {"firstName": None, "lastName": "Кузнецова", "birthDate": None}
     assert (await _snapshot(gql, anna))["profile"]["firstName"] == "Анна"
+
+
+async def test_a_mutation_decides_on_what_the_database_holds_now(gql, app, provider, monkeypatch):
+    """A merge that commits while a request waits for the write lock is seen by that request."""
+    import api.schema.transaction as boundary
+    from api.schema.common import customer_uuid
+    from core.db import begin_write, transaction
+    from graph.merge import merge_customers
+    from privacy.fields import FieldCipher
+
+    a = await _register(gql, channel="POS", phone="+79161230041")
+    b = await _register(gql, channel="WEB", phone="+79161230042")
+    review = 'mutation($i: ReviewSubmitInput!) { reviewSubmit(input: $i) { review { id } errors { code } } }'
+    assert (await gql.data(review, {"i": {"customerId": b, "productSku": "SKU-1", "rating": 5}}, as_="app"))["reviewSubmit"]["errors"] == []
+
+    async def merge_lands_first(session):
+        async with transaction(app.state.sessions) as other:
+            ids = [customer_uuid(a), customer_uuid(b)]
+            await merge_customers(other, FieldCipher(other, provider), customer_ids=ids, survivor_id=ids[1], actor="op")
+        await begin_write(session)
+
+    monkeypatch.setattr(boundary, "begin_write", merge_lands_first)
+    # A's own token: authentication loads A (still active) before the merge lands
+    late = await gql.data(review, {"i": {"customerId": a, "productSku": "SKU-1", "rating": 1}}, as_="customer", customer=str(customer_uuid(a)))
+    monkeypatch.undo()
+    assert late["reviewSubmit"]["errors"][0]["code"] == "DUPLICATE_REVIEW"  # A is B now
+    assert len((await _snapshot(gql, b))["reviews"]) == 1

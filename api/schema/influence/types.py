@@ -49,8 +49,12 @@ class Review(Node):
             row=row,
         )
 
-    @strawberry.field(description="The review text; null once the author's data was erased.")
+    @strawberry.field(
+        description="The review text (readable by whoever may read the author); null once the "
+        "author's data was erased."
+    )
     async def text(self, info: Info) -> str | None:
+        await visible_customer(info, self.row.customer_id)
         return await info.context.loaders.plaintext.load(
             Sealed("review", "text_ct", self.row.id, self.row.text_ct)
         )
