@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 import strawberry
@@ -30,3 +31,11 @@ class Connection(Generic[T]):
     @strawberry.field
     def nodes(self) -> list[T]:
         return [edge.node for edge in self.edges]
+
+
+def connection(nodes: Sequence[T], cursors: Sequence[str], *, more: bool) -> Connection[T]:
+    """A page of nodes with their keyset cursors; `more` says whether a next page exists."""
+    return Connection(
+        edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
+        page_info=PageInfo(has_next_page=more, end_cursor=cursors[-1] if cursors else None),
+    )

@@ -12,13 +12,12 @@ from api.schema.access import ensure_can_read, require_roles, visible_customer
 from api.schema.common import (
     DEFAULT_PAGE,
     ApiErrorCode,
-    PageInfo,
     api_error,
     from_global_id,
     page_size,
 )
 from api.schema.customer.types import Customer
-from api.schema.node import Connection, Edge, Node
+from api.schema.node import Connection, Node, connection
 from api.schema.nodes import resolve_node
 from api.schema.transaction import as_graphql_error
 from core.errors import DomainError
@@ -94,18 +93,11 @@ class CustomerQuery:
                 created_before=f.created_before,
             ),
         )
-        edges = [
-            Edge(
-                cursor=cursors.encode("customer", row.created_at, row.id),
-                node=Customer.from_row(row),
-            )
-            for row in rows[:size]
-        ]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=len(rows) > size, end_cursor=edges[-1].cursor if edges else None
-            ),
+        page = rows[:size]
+        return connection(
+            [Customer.from_row(row) for row in page],
+            [cursors.encode("customer", row.created_at, row.id) for row in page],
+            more=len(rows) > size,
         )
 
     @strawberry.field(description="The signed-in customer (customer tokens only).")

@@ -11,10 +11,10 @@ import strawberry
 
 from api.context import Info
 from api.schema.access import may_read_personal, require_personal
-from api.schema.common import DEFAULT_PAGE, PageInfo, page_size, to_global_id
+from api.schema.common import DEFAULT_PAGE, page_size, to_global_id
 from api.schema.enums import Long
 from api.schema.loaders import EventsKey, ReviewsKey, Sealed
-from api.schema.node import Connection, Edge, Node
+from api.schema.node import Connection, Node, connection
 from core.clock import utcnow
 from graph import models, queries
 from graph.enums import Channel, CustomerStatus, EventType, IdentityKind
@@ -183,7 +183,7 @@ class Customer(Node):
 
         filt = filter.to_query() if filter else queries.EventFilter()
         rows, more = await _events_page(info, self.row.id, first, after, filt)
-        return _connection(info, [event_node(row) for row in rows], rows, more)
+        return _event_page(info, [event_node(row) for row in rows], rows, more)
 
     @strawberry.field(description="Purchases newest first.")
     async def purchases(
@@ -193,7 +193,7 @@ class Customer(Node):
 
         filt = queries.EventFilter(types=(EventType.PURCHASE.value,))
         rows, more = await _events_page(info, self.row.id, first, after, filt)
-        return _connection(info, [Purchase.from_row(row) for row in rows], rows, more)
+        return _event_page(info, [Purchase.from_row(row) for row in rows], rows, more)
 
     @strawberry.field
     async def reviews(
@@ -243,11 +243,8 @@ class Customer(Node):
         return may_read_personal(info, self.row.id)
 
 
-def _connection(
+def _event_page(
     info: Info, nodes: Sequence[N], rows: list[models.Event], more: bool
 ) -> Connection[N]:
     cursors = [info.context.cursors.encode("event", row.occurred_at, row.id) for row in rows]
-    return Connection(
-        edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
-        page_info=PageInfo(has_next_page=more, end_cursor=cursors[-1] if cursors else None),
-    )
+    return connection(nodes, cursors, more=more)
