@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import loyalty
 from api.http import GraphQLView, error_body
 from api.schema.build import build_schema
 from core.db import create_engine, session_factory
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
     settings = settings or Settings.from_env()
     settings.ensure_dirs()
     provider = provider or LocalKeyring(settings.keyring_path)
+    loyalty.install()  # purchases from every channel earn points, merges move balances
     engine = create_engine(
         settings.database_url, pool_pre_ping=not settings.database_url.startswith("sqlite")
     )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.clock import utcnow
+from graph import hooks
 from graph.enums import Channel, CustomerStatus, IdentityKind
 from graph.errors import GraphErrorCode, graph_error
 from graph.identity import normalise
@@ -106,8 +107,10 @@ async def find_by_identifier(
     if verified_only:
         query = query.where(col(Identity.verified).is_(True))
     holders = (
-        await session.execute(query.order_by(col(Identity.verified).desc()).limit(LOOKUP_LIMIT))
-    ).scalars().all()
+        (await session.execute(query.order_by(col(Identity.verified).desc()).limit(LOOKUP_LIMIT)))
+        .scalars()
+        .all()
+    )
     if not holders:
         return None
     if holders[0].verified:
@@ -327,6 +330,8 @@ async def register_customer(
         )
     customer.updated_at = now
     await session.flush()
+    if created:
+        await hooks.publish(session, hooks.CustomerRegistered(customer))
     return RegisterResult(customer=customer, created=created)
 
 

@@ -14,12 +14,13 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.clock import as_utc, utcnow
+from graph import hooks
 from graph.customers import find_by_identifier, get_active_customer
 from graph.enums import CampaignAction, Channel, EventType, IdentityKind, ReferralStatus
 from graph.errors import GraphErrorCode, graph_error
@@ -204,32 +205,39 @@ def _check_lines(lines: list[LineInput], *, priced: bool) -> None:
         raise graph_error(GraphErrorCode.INVALID_INPUT, "the total is implausibly large", "lines")
 
 
-async def _convert_referral(session: AsyncSession, customer: Customer, event: Event) -> None:
-    """The referee's first purchase converts the referral that brought them."""
+async def _first_purchase(session: AsyncSession, customer: Customer, event: Event) -> bool:
     members = select(col(Customer.id)).where(
         or_(col(Customer.id) == customer.id, col(Customer.survivor_id) == customer.id)
     )
     earlier = (
         await session.execute(
-            select(func.count())
-            .select_from(Event)
+            select(col(Event.id))
             .where(
                 col(Event.customer_id).in_(members),
                 col(Event.type) == EventType.PURCHASE,
                 col(Event.id) != event.id,
             )
+            .limit(1)
         )
-    ).scalar_one()
-    if earlier:
-        return
-    await session.execute(
-        update(Referral)
+    ).scalar_one_or_none()
+    return earlier is None
+
+
+async def _open_referrals(session: AsyncSession, customer: Customer) -> list[Referral]:
+    """The referrals that brought this customer (or a customer merged into it), unconverted."""
+    members = select(col(Customer.id)).where(
+        or_(col(Customer.id) == customer.id, col(Customer.survivor_id) == customer.id)
+    )
+    rows = await session.execute(
+        select(Referral)
         .where(
             col(Referral.referee_id).in_(members),
             col(Referral.status) == ReferralStatus.REGISTERED,
         )
-        .values(status=ReferralStatus.CONVERTED, converted_at=event.occurred_at)
+        .order_by(col(Referral.registered_at))
+        .with_for_update()
     )
+    return list(rows.scalars().all())
 
 
 async def record_purchase(
@@ -293,8 +301,16 @@ async def record_purchase(
         for number, line in enumerate(lines, start=1)
     ]
     recorded = await _insert(session, event, rows, key, digest)
-    if not recorded.replayed:
-        await _convert_referral(session, buyer, event)
+    if recorded.replayed:
+        return recorded
+    first = await _first_purchase(session, buyer, event)
+    await hooks.publish(session, hooks.PurchaseRecorded(cipher, event, buyer, first))
+    # The referee's first purchase converts the referral that brought them.
+    for referral in await _open_referrals(session, buyer) if first else []:
+        referral.status = ReferralStatus.CONVERTED
+        referral.converted_at = event.occurred_at
+        await session.flush()
+        await hooks.publish(session, hooks.ReferralConverted(referral, event))
     return recorded
 
 
@@ -408,7 +424,10 @@ async def record_return(
         amount_minor=amount,
         purchase_id=purchase.id,
     )
-    return await _insert(session, event, rows, key, digest)
+    recorded = await _insert(session, event, rows, key, digest)
+    if not recorded.replayed:
+        await hooks.publish(session, hooks.ReturnRecorded(recorded.event, purchase))
+    return recorded
 
 
 async def record_event(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.clock import utcnow
+from graph import hooks
 from graph.customers import get_active_customer, get_customer, owner_of
 from graph.enums import ReferralStatus, SocialPlatform
 from graph.errors import GraphErrorCode, graph_error
@@ -57,6 +58,7 @@ async def submit_review(
         raise graph_error(
             GraphErrorCode.DUPLICATE_REVIEW, "this customer has reviewed this product", "productSku"
         ) from None
+    await hooks.publish(session, hooks.ReviewSubmitted(review))
     return review
 
 

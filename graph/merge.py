@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.clock import utcnow
+from graph import hooks
 from graph.customers import PROFILE_FIELDS, get_active_customer
 from graph.enums import CustomerStatus
 from graph.errors import GraphErrorCode, graph_error
@@ -116,6 +117,7 @@ async def merge_customers(
     )
     session.add(record)
     await session.flush()
+    await hooks.publish(session, hooks.CustomersMerged(survivor.id, merged.id, now))
     return MergeResult(survivor=survivor, merged=merged, record=record)
 
 
@@ -184,4 +186,5 @@ async def unmerge_customer(
     record.undone_at = now
     record.undone_by = actor
     await session.flush()
+    await hooks.publish(session, hooks.CustomerUnmerged(survivor.id, merged.id, now))
     return MergeResult(survivor=survivor, merged=merged, record=record)

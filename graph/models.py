@@ -41,7 +41,6 @@ class Customer(SQLModel, table=True):
     address_ct: bytes | None = _ct()
 
 
-
 class Identity(SQLModel, table=True):
     """An identifier of a customer. Only a keyed blind index and the ciphertext are stored.
 

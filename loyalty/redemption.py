@@ -1,0 +1,477 @@
+"""Spending points: `redeem` at once, or `reserve` → `commit` / `cancel` at a checkout, plus
+operator adjustments and the `quote` dry run.
+
+Each writer locks the account first (see `loyalty.ledger`), then checks its idempotency key, so
+a retry that races the first attempt waits for it and replays its result. Checks run before
+anything is written; a failed check raises a DomainError and the caller's transaction rolls
+back, so bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from core.clock import utcnow
+from graph.customers import get_active_customer
+from graph.enums import EventType
+from graph.events import MAX_TOTAL_MINOR, request_hash, stored_idempotency_key
+from graph.models import Event
+from loyalty.definition import MAX_POINTS
+from loyalty.earning import capped
+from loyalty.errors import LoyaltyErrorCode, loyalty_error
+from loyalty.ledger import (
+    Balance,
+    balance_of,
+    catch_up,
+    credit,
+    debit,
+    lock_account,
+    new_entry,
+    policy_times,
+    release,
+    spendable_lots,
+)
+from loyalty.models import Account, EntryKind, LedgerEntry, Reservation, ReservationStatus
+from loyalty.program import ActiveProgram, require_program
+from loyalty.rules import Cart, compute_earning, max_redeemable
+from privacy.fields import FieldCipher
+
+MAX_REASON = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    entry: LedgerEntry
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    reservation: Reservation
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    earn_points: int
+    rules: tuple[str, ...]
+    max_redeem_points: int
+    balance: Balance
+    point_value_minor: int
+    currency: str
+
+
+def _check_points(points: int) -> None:
+    if not 0 < points <= MAX_POINTS:
+        raise loyalty_error(
+            LoyaltyErrorCode.INVALID_POINTS, "points must be a positive whole number", "points"
+        )
+
+
+async def _order_total(
+    session: AsyncSession,
+    program: ActiveProgram,
+    *,
+    order_total_minor: int | None,
+    purchase_id: uuid.UUID | None,
+    currency: str | None,
+) -> tuple[int, uuid.UUID | None]:
+    """The total of the order the points pay for: a recorded purchase, or a cart's total."""
+    wanted = (currency or program.rules.currency).strip().upper()
+    if wanted != program.rules.currency:
+        raise loyalty_error(
+            LoyaltyErrorCode.CURRENCY_MISMATCH,
+            f"points pay only for orders in {program.rules.currency}",
+            "currency",
+        )
+    if purchase_id is not None:
+        purchase = await session.get(Event, purchase_id)
+        if purchase is None or purchase.type != EventType.PURCHASE:
+            raise loyalty_error(
+                LoyaltyErrorCode.PURCHASE_NOT_FOUND, "no such purchase", "purchaseId"
+            )
+        if purchase.currency != program.rules.currency:
+            raise loyalty_error(
+                LoyaltyErrorCode.CURRENCY_MISMATCH,
+                "the purchase is in another currency",
+                "purchaseId",
+            )
+        return purchase.amount_minor or 0, purchase.id
+    if order_total_minor is None:
+        raise loyalty_error(
+            LoyaltyErrorCode.INVALID_INPUT,
+            "give orderTotalMinor or purchaseId: the share payable with points needs the total",
+            "orderTotalMinor",
+        )
+    if not 0 < order_total_minor <= MAX_TOTAL_MINOR:
+        raise loyalty_error(
+            LoyaltyErrorCode.INVALID_INPUT, "the order total must be positive", "orderTotalMinor"
+        )
+    return order_total_minor, None
+
+
+def _check_share(program: ActiveProgram, points: int, total: int) -> None:
+    most = max_redeemable(program.rules, order_total_minor=total)
+    if points > most:
+        raise loyalty_error(
+            LoyaltyErrorCode.SHARE_EXCEEDED,
+            f"at most {most} points may pay for this order"
+            f" ({program.rules.redemption.max_share_percent}% of it)",
+            "points",
+        )
+
+
+async def _check_funds(
+    session: AsyncSession, account: Account, program: ActiveProgram, points: int, now: datetime
+) -> None:
+    balance = await balance_of(session, account.customer_id, now)
+    minimum = program.rules.redemption.min_balance
+    if balance.available < minimum:
+        raise loyalty_error(
+            LoyaltyErrorCode.BELOW_MINIMUM_BALANCE,
+            f"points can be spent from a balance of {minimum}",
+            "points",
+        )
+    if balance.available < points:
+        raise loyalty_error(
+            LoyaltyErrorCode.INSUFFICIENT_POINTS,
+            f"the balance is {max(balance.available, 0)} points",
+            "points",
+        )
+
+
+def _reused() -> Exception:
+    return loyalty_error(
+        LoyaltyErrorCode.IDEMPOTENCY_KEY_REUSED,
+        "this idempotency key was used for a different request",
+        "idempotencyKey",
+    )
+
+
+async def redeem(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    customer_id: uuid.UUID,
+    points: int,
+    idempotency_key: str,
+    order_total_minor: int | None = None,
+    purchase_id: uuid.UUID | None = None,
+    currency: str | None = None,
+    now: datetime | None = None,
+) -> Redeemed:
+    """Pay with points at once, earliest-expiring points first."""
+    now = now or utcnow()
+    key = stored_idempotency_key(cipher, idempotency_key)
+    digest = request_hash(
+        cipher,
+        {
+            "op": "redeem",
+            "customer": customer_id,
+            "points": points,
+            "total": order_total_minor,
+            "purchase": purchase_id,
+            "currency": currency,
+        },
+    )
+    _check_points(points)
+    program = await require_program(session)
+    customer = await get_active_customer(session, customer_id, "customerId")
+    account = await lock_account(session, customer.id, program.rules, now)
+    existing = (
+        await session.execute(select(LedgerEntry).where(col(LedgerEntry.idempotency_key) == key))
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.request_hash != digest:
+            raise _reused()
+        return Redeemed(existing, replayed=True)
+    total, purchase = await _order_total(
+        session,
+        program,
+        order_total_minor=order_total_minor,
+        purchase_id=purchase_id,
+        currency=currency,
+    )
+    _check_share(program, points, total)
+    await catch_up(session, account, program, now)
+    await _check_funds(session, account, program, points, now)
+    entry = new_entry(account, program, EntryKind.REDEEM, 0, now)
+    entry.idempotency_key = key
+    entry.request_hash = digest
+    entry.order_total_minor = total
+    entry.purchase_id = purchase
+    await debit(
+        session, entry, await spendable_lots(session, account.customer_id, now), points=points
+    )
+    return Redeemed(entry, replayed=False)
+
+
+async def reserve(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    customer_id: uuid.UUID,
+    points: int,
+    idempotency_key: str,
+    order_total_minor: int | None = None,
+    currency: str | None = None,
+    now: datetime | None = None,
+) -> Held:
+    """Hold points for a checkout. The hold ends by `commit`, `cancel`, or by itself after the
+    program's `hold_minutes` (its points then go back to their lots)."""
+    now = now or utcnow()
+    key = stored_idempotency_key(cipher, idempotency_key)
+    digest = request_hash(
+        cipher,
+        {
+            "op": "reserve",
+            "customer": customer_id,
+            "points": points,
+            "total": order_total_minor,
+            "currency": currency,
+        },
+    )
+    _check_points(points)
+    program = await require_program(session)
+    customer = await get_active_customer(session, customer_id, "customerId")
+    account = await lock_account(session, customer.id, program.rules, now)
+    existing = (
+        await session.execute(select(Reservation).where(col(Reservation.idempotency_key) == key))
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.request_hash != digest:
+            raise _reused()
+        return Held(existing, replayed=True)
+    total, _ = await _order_total(
+        session, program, order_total_minor=order_total_minor, purchase_id=None, currency=currency
+    )
+    _check_share(program, points, total)
+    await catch_up(session, account, program, now)
+    await _check_funds(session, account, program, points, now)
+    reservation = Reservation(
+        customer_id=account.customer_id,
+        points=points,
+        created_at=now,
+        expires_at=now + timedelta(minutes=program.rules.redemption.hold_minutes),
+        order_total_minor=total,
+        idempotency_key=key,
+        request_hash=digest,
+    )
+    session.add(reservation)
+    await session.flush()
+    entry = new_entry(account, program, EntryKind.RESERVE, 0, now)
+    entry.reservation_id = reservation.id
+    entry.order_total_minor = total
+    await debit(
+        session, entry, await spendable_lots(session, account.customer_id, now), points=points
+    )
+    return Held(reservation, replayed=False)
+
+
+async def _locked_reservation(
+    session: AsyncSession,
+    program: ActiveProgram,
+    *,
+    customer_id: uuid.UUID,
+    reservation_id: uuid.UUID,
+    now: datetime,
+) -> tuple[Account, Reservation]:
+    customer = await get_active_customer(session, customer_id, "customerId")
+    account = await lock_account(session, customer.id, program.rules, now)
+    reservation = (
+        await session.execute(
+            select(Reservation)
+            .where(col(Reservation.id) == reservation_id)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if reservation is None or reservation.customer_id != account.customer_id:
+        raise loyalty_error(
+            LoyaltyErrorCode.RESERVATION_NOT_FOUND,
+            "this customer has no such reservation",
+            "reservationId",
+        )
+    return account, reservation
+
+
+async def commit(
+    session: AsyncSession,
+    *,
+    customer_id: uuid.UUID,
+    reservation_id: uuid.UUID,
+    purchase_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> Held:
+    """Turn a hold into a payment. Committing twice returns the first commit."""
+    now = now or utcnow()
+    program = await require_program(session)
+    account, reservation = await _locked_reservation(
+        session, program, customer_id=customer_id, reservation_id=reservation_id, now=now
+    )
+    if reservation.status == ReservationStatus.COMMITTED:
+        if purchase_id is not None and reservation.purchase_id not in (None, purchase_id):
+            raise loyalty_error(
+                LoyaltyErrorCode.RESERVATION_CLOSED,
+                "this reservation was committed for another purchase",
+                "purchaseId",
+            )
+        return Held(reservation, replayed=True)
+    if reservation.status == ReservationStatus.CANCELLED:
+        raise loyalty_error(
+            LoyaltyErrorCode.RESERVATION_CLOSED, "this reservation was cancelled", "reservationId"
+        )
+    if reservation.status == ReservationStatus.EXPIRED or reservation.expires_at <= now:
+        raise loyalty_error(
+            LoyaltyErrorCode.RESERVATION_EXPIRED,
+            "the hold expired and its points were released; reserve again",
+            "reservationId",
+        )
+    if purchase_id is not None:
+        purchase = await session.get(Event, purchase_id)
+        if purchase is None or purchase.type != EventType.PURCHASE:
+            raise loyalty_error(
+                LoyaltyErrorCode.PURCHASE_NOT_FOUND, "no such purchase", "purchaseId"
+            )
+        reservation.purchase_id = purchase.id
+    reservation.status = ReservationStatus.COMMITTED
+    reservation.closed_at = now
+    entry = new_entry(account, program, EntryKind.COMMIT, 0, now)
+    entry.reservation_id = reservation.id
+    entry.purchase_id = reservation.purchase_id
+    session.add(entry)
+    await session.flush()
+    return Held(reservation, replayed=False)
+
+
+async def cancel(
+    session: AsyncSession,
+    *,
+    customer_id: uuid.UUID,
+    reservation_id: uuid.UUID,
+    now: datetime | None = None,
+) -> Held:
+    """Release a hold. Cancelling twice, or after the hold ran out, changes nothing more."""
+    now = now or utcnow()
+    program = await require_program(session)
+    account, reservation = await _locked_reservation(
+        session, program, customer_id=customer_id, reservation_id=reservation_id, now=now
+    )
+    if reservation.status == ReservationStatus.COMMITTED:
+        raise loyalty_error(
+            LoyaltyErrorCode.RESERVATION_CLOSED,
+            "this reservation was committed; return the purchase instead",
+            "reservationId",
+        )
+    if reservation.status != ReservationStatus.HELD:
+        return Held(reservation, replayed=True)
+    if reservation.expires_at <= now:
+        await catch_up(session, account, program, now)
+        return Held(reservation, replayed=True)
+    await release(
+        session, account, program, reservation, status=ReservationStatus.CANCELLED, when=now
+    )
+    return Held(reservation, replayed=False)
+
+
+async def adjust(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    customer_id: uuid.UUID,
+    points: int,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """An operator's correction: positive points become an active lot, negative ones are taken
+    from lots like a redemption (never below zero). The reason is stored encrypted under the
+    customer's key, the actor in clear."""
+    now = now or utcnow()
+    if points == 0 or abs(points) > MAX_POINTS:
+        raise loyalty_error(
+            LoyaltyErrorCode.INVALID_POINTS, "an adjustment moves a non-zero whole number", "points"
+        )
+    reason = reason.strip()
+    if not 3 <= len(reason) <= MAX_REASON:
+        raise loyalty_error(
+            LoyaltyErrorCode.INVALID_INPUT, f"a reason has 3-{MAX_REASON} characters", "reason"
+        )
+    program = await require_program(session)
+    customer = await get_active_customer(session, customer_id, "customerId")
+    account = await lock_account(session, customer.id, program.rules, now)
+    await catch_up(session, account, program, now)
+    entry = new_entry(account, program, EntryKind.ADJUST, points, now)
+    entry.actor = actor[:100]
+    entry.reason_ct = await cipher.encrypt(
+        account.customer_id,
+        table="loyalty_entry",
+        column="reason_ct",
+        row_id=entry.id,
+        value=reason,
+    )
+    if points > 0:
+        available_at, expires_at = policy_times(program.rules, now, pending=False)
+        await credit(
+            session,
+            account,
+            entry,
+            earned_at=now,
+            available_at=available_at,
+            expires_at=expires_at,
+            now=now,
+        )
+    else:
+        balance = await balance_of(session, account.customer_id, now)
+        if balance.available < -points:
+            raise loyalty_error(
+                LoyaltyErrorCode.INSUFFICIENT_POINTS,
+                f"the balance is {max(balance.available, 0)} points",
+                "points",
+            )
+        lots = await spendable_lots(session, account.customer_id, now)
+        await debit(session, entry, lots, points=-points)
+    return entry
+
+
+async def quote(
+    session: AsyncSession,
+    *,
+    customer_id: uuid.UUID,
+    cart: Cart,
+    now: datetime | None = None,
+) -> Quote:
+    """What a cart would earn and the most points that may pay for it. Writes nothing."""
+    now = now or utcnow()
+    program = await require_program(session)
+    customer = await get_active_customer(session, customer_id, "customerId")
+    if cart.currency != program.rules.currency:
+        raise loyalty_error(
+            LoyaltyErrorCode.CURRENCY_MISMATCH,
+            f"the program earns on {program.rules.currency}",
+            "currency",
+        )
+    account = await session.get(Account, customer.id)
+    tier = account.tier if account else program.rules.tiers.levels[0].code
+    earning = compute_earning(program.rules, cart, tier=tier)
+    points = earning.points
+    if account is not None:
+        points = await capped(session, account, program, points, cart.occurred_at)
+    balance = await balance_of(session, customer.id, now)
+    spendable = max(balance.available, 0)
+    if spendable < program.rules.redemption.min_balance:
+        spendable = 0
+    most = min(spendable, max_redeemable(program.rules, order_total_minor=cart.total_minor))
+    return Quote(
+        earn_points=points,
+        rules=earning.rules,
+        max_redeem_points=most,
+        balance=balance,
+        point_value_minor=program.rules.redemption.point_value_minor,
+        currency=program.rules.currency,
+    )
