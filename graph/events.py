@@ -179,7 +179,7 @@ async def _store_id(session: AsyncSession, code: str | None) -> uuid.UUID | None
     return store
 
 
-def _check_lines(lines: list[LineInput], *, priced: bool) -> None:
+def check_lines(lines: list[LineInput], *, priced: bool) -> None:
     if not 1 <= len(lines) <= MAX_LINES:
         raise graph_error(GraphErrorCode.INVALID_INPUT, f"1 to {MAX_LINES} lines", "lines")
     for position, line in enumerate(lines):
@@ -272,7 +272,7 @@ async def record_purchase(
     replay = await _replay(session, key, digest)
     if replay is not None:
         return Recorded(replay, replayed=True)
-    _check_lines(lines, priced=True)
+    check_lines(lines, priced=True)
     when = _check_time(occurred_at, now)
     code = _check_currency(currency)
     buyer = await resolve_ref(session, cipher, customer)
@@ -344,7 +344,7 @@ async def record_return(
     replay = await _replay(session, key, digest)
     if replay is not None:
         return Recorded(replay, replayed=True)
-    _check_lines(lines, priced=False)
+    check_lines(lines, priced=False)
     when = _check_time(occurred_at, now)
     purchase = (
         await session.execute(select(Event).where(col(Event.id) == purchase_id).with_for_update())

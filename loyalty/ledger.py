@@ -10,6 +10,7 @@ the lots the other left.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,51 +71,86 @@ async def lock_account(
     return account
 
 
-def _spendable(customer_id: uuid.UUID, now: datetime) -> list[ColumnElement[bool]]:
-    return [
-        col(Lot.customer_id) == customer_id,
-        col(Lot.remaining) > 0,
+def _spendable_at(now: datetime) -> ColumnElement[bool]:
+    """A lot whose points may be spent at `now` (whatever its remaining), even if the
+    scheduled job has not yet activated or expired it."""
+    return and_(
+        col(Lot.earned_at) <= now,
         or_(
             col(Lot.status) == LotStatus.ACTIVE,
             and_(col(Lot.status) == LotStatus.PENDING, col(Lot.available_at) <= now),
         ),
         or_(col(Lot.expires_at).is_(None), col(Lot.expires_at) > now),
-    ]
+    )
+
+
+async def balances_for(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, Balance]:
+    """Balances as of `now` for many accounts in four statements, whether or not the
+    scheduled job has caught up: a lot past its pending period counts as spendable, a lot past
+    its expiry does not, and a hold past its time gives its points back at once."""
+    waiting = and_(
+        col(Lot.status) == LotStatus.PENDING,
+        col(Lot.available_at) > now,
+        or_(col(Lot.expires_at).is_(None), col(Lot.expires_at) > now),
+    )
+    lots = await session.execute(
+        select(
+            col(Lot.customer_id),
+            func.coalesce(func.sum(col(Lot.remaining)).filter(_spendable_at(now)), 0),
+            func.coalesce(func.sum(col(Lot.remaining)).filter(waiting), 0),
+        )
+        .where(col(Lot.customer_id).in_(customer_ids))
+        .group_by(col(Lot.customer_id))
+    )
+    sums = {row[0]: (int(row[1]), int(row[2])) for row in lots}
+    debts = await session.execute(
+        select(col(LedgerEntry.customer_id), func.sum(col(LedgerEntry.outstanding)))
+        .where(col(LedgerEntry.customer_id).in_(customer_ids), col(LedgerEntry.outstanding) > 0)
+        .group_by(col(LedgerEntry.customer_id))
+    )
+    debt = {row[0]: int(row[1] or 0) for row in debts}
+    holds = await session.execute(
+        select(col(Reservation.customer_id), func.sum(col(Reservation.points)))
+        .where(
+            col(Reservation.customer_id).in_(customer_ids),
+            col(Reservation.status) == ReservationStatus.HELD,
+            col(Reservation.expires_at) > now,
+        )
+        .group_by(col(Reservation.customer_id))
+    )
+    held = {row[0]: int(row[1] or 0) for row in holds}
+    # Holds past their time that nobody has released yet: their points are back in their lots
+    # (those still spendable) the moment anyone writes to the account.
+    lapsed_rows = await session.execute(
+        select(col(Reservation.customer_id), func.sum(col(Allocation.points)))
+        .join(LedgerEntry, col(LedgerEntry.reservation_id) == col(Reservation.id))
+        .join(Allocation, col(Allocation.entry_id) == col(LedgerEntry.id))
+        .join(Lot, col(Lot.id) == col(Allocation.lot_id))
+        .where(
+            col(Reservation.customer_id).in_(customer_ids),
+            col(Reservation.status) == ReservationStatus.HELD,
+            col(Reservation.expires_at) <= now,
+            col(LedgerEntry.kind) == EntryKind.RESERVE,
+            _spendable_at(now),
+        )
+        .group_by(col(Reservation.customer_id))
+    )
+    lapsed = {row[0]: int(row[1] or 0) for row in lapsed_rows}
+    return {
+        key: Balance(
+            available=sums.get(key, (0, 0))[0] + lapsed.get(key, 0) - debt.get(key, 0),
+            pending=sums.get(key, (0, 0))[1],
+            held=held.get(key, 0),
+        )
+        for key in customer_ids
+    }
 
 
 async def balance_of(session: AsyncSession, customer_id: uuid.UUID, now: datetime) -> Balance:
-    """The balance as of `now`, whether or not the scheduled job has caught up."""
-    not_expired = or_(col(Lot.expires_at).is_(None), col(Lot.expires_at) > now)
-    spendable = or_(
-        col(Lot.status) == LotStatus.ACTIVE,
-        and_(col(Lot.status) == LotStatus.PENDING, col(Lot.available_at) <= now),
-    )
-    waiting = and_(col(Lot.status) == LotStatus.PENDING, col(Lot.available_at) > now)
-    row = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(col(Lot.remaining)).filter(spendable, not_expired), 0),
-                func.coalesce(func.sum(col(Lot.remaining)).filter(waiting, not_expired), 0),
-            ).where(col(Lot.customer_id) == customer_id)
-        )
-    ).one()
-    debt = (
-        await session.execute(
-            select(func.coalesce(func.sum(col(LedgerEntry.outstanding)), 0)).where(
-                col(LedgerEntry.customer_id) == customer_id, col(LedgerEntry.outstanding) > 0
-            )
-        )
-    ).scalar_one()
-    held = (
-        await session.execute(
-            select(func.coalesce(func.sum(col(Reservation.points)), 0)).where(
-                col(Reservation.customer_id) == customer_id,
-                col(Reservation.status) == ReservationStatus.HELD,
-                col(Reservation.expires_at) > now,
-            )
-        )
-    ).scalar_one()
-    return Balance(available=int(row[0]) - int(debt), pending=int(row[1]), held=int(held))
+    """One account's balance as of `now` (see `balances_for`)."""
+    return (await balances_for(session, [customer_id], now))[customer_id]
 
 
 def new_entry(
@@ -178,7 +214,9 @@ async def spendable_lots(
 ) -> list[Lot]:
     """Lots a debit may take from, in the order it takes them: earliest expiry first (points
     that never expire last), then oldest. With `first`, that event's own lots come first."""
-    query = select(Lot).where(*_spendable(customer_id, now))
+    query = select(Lot).where(
+        col(Lot.customer_id) == customer_id, col(Lot.remaining) > 0, _spendable_at(now)
+    )
     rows = list((await session.execute(query)).scalars().all())
     far = datetime.max.replace(tzinfo=now.tzinfo)
     rows.sort(

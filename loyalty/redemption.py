@@ -20,7 +20,13 @@ from sqlmodel import col
 from core.clock import utcnow
 from graph.customers import get_active_customer
 from graph.enums import EventType
-from graph.events import MAX_TOTAL_MINOR, request_hash, stored_idempotency_key
+from graph.events import (
+    MAX_TOTAL_MINOR,
+    LineInput,
+    check_lines,
+    request_hash,
+    stored_idempotency_key,
+)
 from graph.models import Event
 from loyalty.definition import MAX_POINTS
 from loyalty.earning import capped
@@ -47,6 +53,8 @@ MAX_REASON = 500
 
 @dataclass(frozen=True, slots=True)
 class Redeemed:
+    """A debit or an adjustment, and whether it is the replay of an earlier request."""
+
     entry: LedgerEntry
     replayed: bool
 
@@ -154,6 +162,18 @@ def _reused() -> Exception:
     )
 
 
+async def _earlier(session: AsyncSession, key: str, digest: str) -> LedgerEntry | None:
+    """The entry an earlier request with this key wrote, if any. Redemptions, holds and
+    adjustments share one key space (the entry's unique key), so a key reused across them is
+    caught too. Call it after locking the account: a racing retry then waits and replays."""
+    existing = (
+        await session.execute(select(LedgerEntry).where(col(LedgerEntry.idempotency_key) == key))
+    ).scalar_one_or_none()
+    if existing is not None and existing.request_hash != digest:
+        raise _reused()
+    return existing
+
+
 async def redeem(
     session: AsyncSession,
     cipher: FieldCipher,
@@ -184,12 +204,8 @@ async def redeem(
     program = await require_program(session)
     customer = await get_active_customer(session, customer_id, "customerId")
     account = await lock_account(session, customer.id, program.rules, now)
-    existing = (
-        await session.execute(select(LedgerEntry).where(col(LedgerEntry.idempotency_key) == key))
-    ).scalar_one_or_none()
+    existing = await _earlier(session, key, digest)
     if existing is not None:
-        if existing.request_hash != digest:
-            raise _reused()
         return Redeemed(existing, replayed=True)
     total, purchase = await _order_total(
         session,
@@ -241,13 +257,11 @@ async def reserve(
     program = await require_program(session)
     customer = await get_active_customer(session, customer_id, "customerId")
     account = await lock_account(session, customer.id, program.rules, now)
-    existing = (
-        await session.execute(select(Reservation).where(col(Reservation.idempotency_key) == key))
-    ).scalar_one_or_none()
+    existing = await _earlier(session, key, digest)
     if existing is not None:
-        if existing.request_hash != digest:
-            raise _reused()
-        return Held(existing, replayed=True)
+        held = await session.get(Reservation, existing.reservation_id)
+        assert held is not None
+        return Held(held, replayed=True)
     total, _ = await _order_total(
         session, program, order_total_minor=order_total_minor, purchase_id=None, currency=currency
     )
@@ -268,6 +282,8 @@ async def reserve(
     entry = new_entry(account, program, EntryKind.RESERVE, 0, now)
     entry.reservation_id = reservation.id
     entry.order_total_minor = total
+    entry.idempotency_key = key
+    entry.request_hash = digest
     await debit(
         session, entry, await spendable_lots(session, account.customer_id, now), points=points
     )
@@ -387,12 +403,17 @@ async def adjust(
     points: int,
     reason: str,
     actor: str,
+    idempotency_key: str,
     now: datetime | None = None,
-) -> LedgerEntry:
+) -> Redeemed:
     """An operator's correction: positive points become an active lot, negative ones are taken
     from lots like a redemption (never below zero). The reason is stored encrypted under the
-    customer's key, the actor in clear."""
+    customer's key, the actor in clear. A retry with the same key replays the first."""
     now = now or utcnow()
+    key = stored_idempotency_key(cipher, idempotency_key)
+    digest = request_hash(
+        cipher, {"op": "adjust", "customer": customer_id, "points": points, "reason": reason}
+    )
     if points == 0 or abs(points) > MAX_POINTS:
         raise loyalty_error(
             LoyaltyErrorCode.INVALID_POINTS, "an adjustment moves a non-zero whole number", "points"
@@ -405,8 +426,13 @@ async def adjust(
     program = await require_program(session)
     customer = await get_active_customer(session, customer_id, "customerId")
     account = await lock_account(session, customer.id, program.rules, now)
+    existing = await _earlier(session, key, digest)
+    if existing is not None:
+        return Redeemed(existing, replayed=True)
     await catch_up(session, account, program, now)
     entry = new_entry(account, program, EntryKind.ADJUST, points, now)
+    entry.idempotency_key = key
+    entry.request_hash = digest
     entry.actor = actor[:100]
     entry.reason_ct = await cipher.encrypt(
         account.customer_id,
@@ -436,7 +462,7 @@ async def adjust(
             )
         lots = await spendable_lots(session, account.customer_id, now)
         await debit(session, entry, lots, points=-points)
-    return entry
+    return Redeemed(entry, replayed=False)
 
 
 async def quote(
@@ -448,6 +474,13 @@ async def quote(
 ) -> Quote:
     """What a cart would earn and the most points that may pay for it. Writes nothing."""
     now = now or utcnow()
+    check_lines(
+        [
+            LineInput(line.sku, line.quantity, line.category, line.unit_price_minor)
+            for line in cart.lines
+        ],
+        priced=True,
+    )
     program = await require_program(session)
     customer = await get_active_customer(session, customer_id, "customerId")
     if cart.currency != program.rules.currency:

@@ -35,6 +35,8 @@ from api.schema.events.types import (
     Visit,
 )
 from api.schema.influence.mutations import InfluenceMutation
+from api.schema.loyalty.mutations import LoyaltyMutation
+from api.schema.loyalty.queries import LoyaltyQuery
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -43,12 +45,12 @@ CACHE_SIZE = 256
 
 
 @strawberry.type
-class Query(CustomerQuery):
+class Query(CustomerQuery, LoyaltyQuery):
     pass
 
 
 @strawberry.type
-class Mutation(CustomerMutation, EventMutation, InfluenceMutation):
+class Mutation(CustomerMutation, EventMutation, InfluenceMutation, LoyaltyMutation):
     pass
 
 

@@ -26,6 +26,8 @@ from strawberry.extensions import SchemaExtension
 from api.schema.common import DEFAULT_PAGE
 
 MAX_COST = 50_000
+# Fields that return a page of DEFAULT_PAGE items when `first` is omitted.
+PAGED = frozenset({"events", "purchases", "customers", "reviews", "ledger"})
 
 
 def _page(field: FieldNode, variables: dict[str, Any]) -> int:
@@ -38,9 +40,7 @@ def _page(field: FieldNode, variables: dict[str, Any]) -> int:
         if isinstance(value, VariableNode):
             found = variables.get(value.name.value)
             return int(found) if isinstance(found, int) else DEFAULT_PAGE
-    return (
-        DEFAULT_PAGE if field.name.value in {"events", "purchases", "customers", "reviews"} else 1
-    )
+    return DEFAULT_PAGE if field.name.value in PAGED else 1
 
 
 def selection_cost(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 from strawberry.dataloader import DataLoader
 
+from api.schema.loyalty.loaders import LoyaltyLoaders
 from graph import queries
 from graph.customers import PROFILE_FIELDS, Profile, decrypt_profile
 from graph.models import (
@@ -86,6 +87,7 @@ class Loaders:
         self.plaintext = DataLoader[Sealed, str | None](self._open)
         self.profile = DataLoader[Customer, Profile](self._profiles, cache_key_fn=lambda c: c.id)
         self.row = DataLoader[tuple[type[SQLModel], uuid.UUID], SQLModel | None](self._rows)
+        self.loyalty = LoyaltyLoaders(session)
 
     async def _rows(self, keys: list[tuple[type[SQLModel], uuid.UUID]]) -> list[SQLModel | None]:
         """Rows of any table by id (for `node`), one statement per table."""

@@ -11,12 +11,14 @@ from api.schema.access import visible_customer
 from api.schema.common import from_global_id, to_global_id
 from api.schema.node import Node
 from graph import models
+from loyalty import models as loyalty_models
 
 
 async def resolve_node(info: Info, global_id: str) -> Node | None:
     from api.schema.customer.types import Customer, Identity
     from api.schema.events.types import EVENT_TYPE_NAMES, event_node
     from api.schema.influence.types import Referral, Review, SocialProfile
+    from api.schema.loyalty.types import LedgerEntry, PointsReservation
 
     type_name, raw_id = from_global_id(global_id)
     if type_name == "Customer":
@@ -27,6 +29,8 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
         "Review": models.Review,
         "Referral": models.Referral,
         "SocialProfile": models.SocialProfile,
+        "LedgerEntry": loyalty_models.LedgerEntry,
+        "PointsReservation": loyalty_models.Reservation,
     }.get(type_name) or (models.Event if type_name in EVENT_TYPE_NAMES else None)
     if table is None:
         return None
@@ -46,5 +50,9 @@ async def resolve_node(info: Info, global_id: str) -> Node | None:
         return SocialProfile.from_row(row, owner.id)
     if isinstance(row, models.Review):
         return Review.from_row(row)
+    if isinstance(row, loyalty_models.LedgerEntry):
+        return LedgerEntry.from_row(row)
+    if isinstance(row, loyalty_models.Reservation):
+        return PointsReservation.from_row(row)
     assert isinstance(row, models.Referral)
     return Referral.from_row(row)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from graphql import GraphQLError
 from sqlalchemy.exc import IntegrityError
@@ -16,12 +16,32 @@ from core.errors import DomainError
 from graph.errors import GraphErrorCode
 
 T = TypeVar("T")
+E = TypeVar("E")
+
+
+@overload
+async def in_transaction(
+    info: Info, work: Callable[[AsyncSession], Awaitable[T]]
+) -> tuple[T | None, list[UserError]]: ...
+
+
+@overload
+async def in_transaction(
+    info: Info,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    as_error: Callable[[DomainError], E],
+) -> tuple[T | None, list[E]]: ...
 
 
 async def in_transaction(
-    info: Info, work: Callable[[AsyncSession], Awaitable[T]]
-) -> tuple[T | None, list[UserError]]:
-    """Run `work` and commit; on a DomainError roll back and return it as a `UserError`.
+    info: Info,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    as_error: Callable[[DomainError], Any] = user_error,
+) -> tuple[T | None, list[Any]]:
+    """Run `work` and commit; on a DomainError roll back and return it as a payload error,
+    built by `as_error` (a domain's own error type; the graph's `UserError` by default).
 
     Anything else (a bug, a lost connection) also rolls back and propagates as a top-level error.
     Loaders and the cipher's key cache are renewed either way, so the payload reads what was
@@ -34,7 +54,7 @@ async def in_transaction(
         await session.commit()
     except DomainError as error:
         await session.rollback()
-        return None, [user_error(error)]
+        return None, [as_error(error)]
     except IntegrityError as error:
         await session.rollback()
         if not _unique_violation(error):
@@ -44,7 +64,7 @@ async def in_transaction(
         conflict = DomainError(
             GraphErrorCode.CONFLICT, "a concurrent request changed the same data; retry"
         )
-        return None, [user_error(conflict)]
+        return None, [as_error(conflict)]
     except BaseException:
         await session.rollback()
         raise

@@ -322,6 +322,7 @@ async def test_points_paid_for_a_returned_purchase_are_refunded_in_proportion(
             customer_id=buyer,
             points=500,
             reason="welcome gift",
+            idempotency_key="welcome-gift-1",
             actor="operator:test",
             now=T0,
         )
@@ -411,6 +412,7 @@ async def test_an_adjustment_below_zero_is_refused_and_changes_nothing(
                 customer_id=member,
                 points=-5,
                 reason="correction",
+                idempotency_key="correction-1",
                 actor="operator:test",
                 now=T0,
             )

@@ -23,6 +23,7 @@ from graph.queries import LIST_LIMIT
 if TYPE_CHECKING:
     from api.schema.events.types import EventNode, Purchase
     from api.schema.influence.types import Referral, Review, SocialProfile
+    from api.schema.loyalty.types import LoyaltyAccount
 
 N = TypeVar("N")
 
@@ -237,6 +238,14 @@ class Customer(Node):
         if facts is None:
             facts = queries.RfmFacts(info.context.settings.currency, 0, 0, 0, None, None)
         return RfmFacts(facts=facts, now=utcnow())
+
+    @strawberry.field(description="Points, tier and ledger; null while no program is loaded.")
+    async def loyalty(
+        self, info: Info
+    ) -> Annotated[LoyaltyAccount, strawberry.lazy("api.schema.loyalty.types")] | None:
+        from api.schema.loyalty.types import loyalty_account
+
+        return await loyalty_account(info, self.row.id)
 
     @strawberry.field(description="True when the caller may read this customer's personal data.")
     def can_read_personal_data(self, info: Info) -> bool:
