@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
 from graphql import GraphQLError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import Info
@@ -16,6 +16,7 @@ from core.errors import DomainError
 from graph.errors import GraphErrorCode
 
 T = TypeVar("T")
+RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
 E = TypeVar("E")
 
 
@@ -61,6 +62,16 @@ async def in_transaction(
             raise  # a foreign key or check failed: a bug, not a race; top-level and logged
         # A unique constraint caught a race the service's own checks could not see (two
         # registrations of one phone at the same instant): nothing was written, retry.
+        conflict = DomainError(
+            GraphErrorCode.CONFLICT, "a concurrent request changed the same data; retry"
+        )
+        return None, [as_error(conflict)]
+    except DBAPIError as error:
+        await session.rollback()
+        if getattr(error.orig, "sqlstate", None) not in RETRYABLE:
+            raise
+        # PostgreSQL broke a lock cycle (two referral rewards locking the same two accounts
+        # in opposite orders) or a serialisation conflict: nothing was written, retry.
         conflict = DomainError(
             GraphErrorCode.CONFLICT, "a concurrent request changed the same data; retry"
         )
