@@ -212,7 +212,7 @@ async def _returned_before(session: AsyncSession, purchase: Event, this_return: 
     return int(total or 0)
 
 
-async def _points_paid_for(session: AsyncSession, purchase: Event) -> int:
+async def points_paid_for(session: AsyncSession, purchase: Event) -> int:
     """Points redeemed at once or through a committed hold to pay for `purchase`."""
     direct = (
         await session.execute(
@@ -256,7 +256,7 @@ async def reverse_for_return(
         )
     ).scalar_one()
     reverse = share_of(int(earned), after, whole) - share_of(int(earned), before, whole)
-    paid = await _points_paid_for(session, purchase)
+    paid = await points_paid_for(session, purchase)
     refund = share_of(paid, after, whole) - share_of(paid, before, whole)
     taken = 0
     if reverse > 0:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.clock import utcnow
-from graph.customers import get_active_customer
+from graph.customers import get_active_customer, get_customer
 from graph.enums import EventType
 from graph.events import (
     MAX_TOTAL_MINOR,
@@ -29,7 +29,7 @@ from graph.events import (
 )
 from graph.models import Event
 from loyalty.definition import MAX_POINTS
-from loyalty.earning import capped
+from loyalty.earning import capped, points_paid_for
 from loyalty.errors import LoyaltyErrorCode, loyalty_error
 from loyalty.ledger import (
     Balance,
@@ -82,14 +82,48 @@ def _check_points(points: int) -> None:
         )
 
 
+async def _own_purchase(
+    session: AsyncSession, program: ActiveProgram, account: Account, purchase_id: uuid.UUID
+) -> Event:
+    """A purchase of this account's customer (or of a customer merged into it)."""
+    purchase = await session.get(Event, purchase_id)
+    if purchase is None or purchase.type != EventType.PURCHASE:
+        raise loyalty_error(LoyaltyErrorCode.PURCHASE_NOT_FOUND, "no such purchase", "purchaseId")
+    if (await get_customer(session, purchase.customer_id)).id != account.customer_id:
+        raise loyalty_error(
+            LoyaltyErrorCode.PURCHASE_NOT_FOUND, "this customer made no such purchase", "purchaseId"
+        )
+    if purchase.currency != program.rules.currency:
+        raise loyalty_error(
+            LoyaltyErrorCode.CURRENCY_MISMATCH, "the purchase is in another currency", "purchaseId"
+        )
+    return purchase
+
+
+async def _check_purchase_share(
+    session: AsyncSession, program: ActiveProgram, purchase: Event, points: int
+) -> None:
+    """Points already paid for `purchase` count against its share too."""
+    paid = await points_paid_for(session, purchase)
+    most = max_redeemable(program.rules, order_total_minor=purchase.amount_minor or 0)
+    if points + paid > most:
+        raise loyalty_error(
+            LoyaltyErrorCode.SHARE_EXCEEDED,
+            f"at most {max(most - paid, 0)} more points may pay for this purchase"
+            f" ({program.rules.redemption.max_share_percent}% of it, {paid} paid already)",
+            "points",
+        )
+
+
 async def _order_total(
     session: AsyncSession,
     program: ActiveProgram,
+    account: Account,
     *,
     order_total_minor: int | None,
     purchase_id: uuid.UUID | None,
     currency: str | None,
-) -> tuple[int, uuid.UUID | None]:
+) -> tuple[int, Event | None]:
     """The total of the order the points pay for: a recorded purchase, or a cart's total."""
     wanted = (currency or program.rules.currency).strip().upper()
     if wanted != program.rules.currency:
@@ -99,18 +133,8 @@ async def _order_total(
             "currency",
         )
     if purchase_id is not None:
-        purchase = await session.get(Event, purchase_id)
-        if purchase is None or purchase.type != EventType.PURCHASE:
-            raise loyalty_error(
-                LoyaltyErrorCode.PURCHASE_NOT_FOUND, "no such purchase", "purchaseId"
-            )
-        if purchase.currency != program.rules.currency:
-            raise loyalty_error(
-                LoyaltyErrorCode.CURRENCY_MISMATCH,
-                "the purchase is in another currency",
-                "purchaseId",
-            )
-        return purchase.amount_minor or 0, purchase.id
+        purchase = await _own_purchase(session, program, account, purchase_id)
+        return purchase.amount_minor or 0, purchase
     if order_total_minor is None:
         raise loyalty_error(
             LoyaltyErrorCode.INVALID_INPUT,
@@ -210,18 +234,21 @@ async def redeem(
     total, purchase = await _order_total(
         session,
         program,
+        account,
         order_total_minor=order_total_minor,
         purchase_id=purchase_id,
         currency=currency,
     )
     _check_share(program, points, total)
+    if purchase is not None:
+        await _check_purchase_share(session, program, purchase, points)
     await catch_up(session, account, program, now)
     await _check_funds(session, account, program, points, now)
     entry = new_entry(account, program, EntryKind.REDEEM, 0, now)
     entry.idempotency_key = key
     entry.request_hash = digest
     entry.order_total_minor = total
-    entry.purchase_id = purchase
+    entry.purchase_id = purchase.id if purchase else None
     await debit(
         session, entry, await spendable_lots(session, account.customer_id, now), points=points
     )
@@ -263,7 +290,12 @@ async def reserve(
         assert held is not None
         return Held(held, replayed=True)
     total, _ = await _order_total(
-        session, program, order_total_minor=order_total_minor, purchase_id=None, currency=currency
+        session,
+        program,
+        account,
+        order_total_minor=order_total_minor,
+        purchase_id=None,
+        currency=currency,
     )
     _check_share(program, points, total)
     await catch_up(session, account, program, now)
@@ -349,11 +381,8 @@ async def commit(
             "reservationId",
         )
     if purchase_id is not None:
-        purchase = await session.get(Event, purchase_id)
-        if purchase is None or purchase.type != EventType.PURCHASE:
-            raise loyalty_error(
-                LoyaltyErrorCode.PURCHASE_NOT_FOUND, "no such purchase", "purchaseId"
-            )
+        purchase = await _own_purchase(session, program, account, purchase_id)
+        await _check_purchase_share(session, program, purchase, reservation.points)
         reservation.purchase_id = purchase.id
     reservation.status = ReservationStatus.COMMITTED
     reservation.closed_at = now

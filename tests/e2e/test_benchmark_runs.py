@@ -2,6 +2,7 @@
 data before timing). No timing is asserted: the numbers are for the issue notes."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +11,60 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "graphql_profile.p
 
 
 def test_graphql_profile_benchmark_runs(tmp_path):
-    args = ["--customers", "4", "--events", "3", "--requests", "16", "--warmup", "4", "--rounds", "2", "--concurrency", "2"]
-    result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    args = [
+        "--customers",
+        "4",
+        "--events",
+        "3",
+        "--requests",
+        "16",
+        "--warmup",
+        "4",
+        "--rounds",
+        "2",
+        "--concurrency",
+        "2",
+    ]
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["graphql"]["requests"] == report["baseline"]["requests"] == 16
     assert report["ratio_rps"] > 0
+
+
+LOYALTY_SCRIPT = SCRIPT.parent / "loyalty_bench.py"
+
+
+def test_loyalty_benchmark_runs(tmp_path):
+    # PostgreSQL when the suite has one (what the benchmark is for), else a SQLite smoke run.
+    database = os.environ.get("LOYALGRAPH_TEST_DATABASE_URL") or "sqlite"
+    args = ["--quick", "--database-url", database]
+    result = subprocess.run(
+        [sys.executable, str(LOYALTY_SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    earn = report["earn"]
+    assert (
+        earn["engine"]["purchases"]
+        == earn["baseline"]["purchases"]
+        == earn["engine"]["earned"]
+        == 12
+    )
+    assert earn["engine"]["points_earned"] == earn["baseline"]["points_earned"] > 0
+    assert earn["ratio_throughput"] > 0
+    for scenario in report["redeem"].values():
+        assert scenario["engine"]["redemptions"] == scenario["baseline"]["redemptions"] == 12
+        assert scenario["ratio_p50"] > 0
+    assert report["redeem"]["distinct_accounts"]["graphql"]["redemptions"] == 12
+    assert report["ledger"]["verified"]

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import transaction
@@ -53,9 +54,7 @@ class Loyalty:
 
     async def load(self, definition: ProgramDefinition | None = None) -> None:
         async with transaction(self.sessions) as session:
-            await load_program(
-                session, definition or read_program_file(DEMO_PROGRAM), actor="test"
-            )
+            await load_program(session, definition or read_program_file(DEMO_PROGRAM), actor="test")
 
     async def member(self, phone: str, *, at: datetime) -> uuid.UUID:
         async with transaction(self.sessions) as session:
@@ -100,9 +99,7 @@ class Loyalty:
             )
             return recorded.event.id
 
-    async def give_back(
-        self, purchase_id: uuid.UUID, quantity: int, *, at: datetime
-    ) -> uuid.UUID:
+    async def give_back(self, purchase_id: uuid.UUID, quantity: int, *, at: datetime) -> uuid.UUID:
         async with transaction(self.sessions) as session:
             recorded = await record_return(
                 session,
@@ -124,3 +121,25 @@ class Loyalty:
         async with self.sessions() as session:
             report = await verify_ledger(session)
         assert report.ok, report.breaches
+
+
+LEDGER_TABLES = (
+    "loyalty_account",
+    "loyalty_entry",
+    "loyalty_lot",
+    "loyalty_allocation",
+    "loyalty_reservation",
+    "loyalty_tier_change",
+    "event",
+    "event_line",
+)
+
+
+async def ledger_rows(session: AsyncSession) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the loyalty tables and of the events that drive them, in a stable order:
+    compare two snapshots to show that an operation changed nothing."""
+    rows: dict[str, list[tuple[object, ...]]] = {}
+    for table in LEDGER_TABLES:
+        result = await session.execute(text(f"SELECT * FROM {table}"))
+        rows[table] = sorted((tuple(row) for row in result.all()), key=repr)
+    return rows
