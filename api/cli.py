@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from graphql import GraphQLError
@@ -19,13 +20,17 @@ from core.settings import Settings, SettingsError
 from privacy.keys import KeyProviderError, LocalKeyring
 
 if TYPE_CHECKING:
-    pass
+    from loyalty.scheduled import ScheduledReport
 
 app = typer.Typer(no_args_is_help=True, help="loyalgraph: customer graph, loyalty and privacy.")
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys for apps (web, mobile, POS).")
 import_app = typer.Typer(no_args_is_help=True, help="Import customers or events from CSV/JSONL.")
+loyalty_app = typer.Typer(no_args_is_help=True, help="The loyalty program and its schedule.")
+ledger_app = typer.Typer(no_args_is_help=True, help="The points ledger.")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(import_app, name="import")
+app.add_typer(loyalty_app, name="loyalty")
+app.add_typer(ledger_app, name="ledger")
 console = Console(stderr=True)
 
 
@@ -131,29 +136,58 @@ def seed_demo(
         bool, typer.Option("--if-empty", help="Do nothing if customers exist.")
     ] = False,
 ) -> None:
-    """Generate a believable retailer: two years of customers, purchases, reviews, referrals."""
+    """Generate a believable retailer: two years of customers, purchases, reviews, referrals,
+    and their points under the demo loyalty program (loyalty/programs/demo.yaml)."""
     from graph.demo import seed_demo as run_seed
+    from loyalty.demo import DEMO_PROGRAM, seed_demo_ledger
+    from loyalty.program import read_program_file
 
     settings = _settings()
-    summary = asyncio.run(
-        run_seed(
+    provider = LocalKeyring(settings.keyring_path)
+    program = read_program_file(DEMO_PROGRAM)  # a broken program file stops us before writing
+
+    async def run() -> list[str]:
+        empty = await _customer_count(settings) == 0
+        summary = await run_seed(
             settings,
-            LocalKeyring(settings.keyring_path),
+            provider,
             customers=customers,
             seed=seed,
             if_empty=if_empty,
             console=console,
         )
-    )
-    console.print(summary)
+        if not empty:  # nothing was seeded, so there is no history to give points for
+            return [summary]
+        ledger = await seed_demo_ledger(settings, provider, seed=seed, definition=program)
+        return [summary, ledger.summary()]
+
+    for line in asyncio.run(run()):
+        console.print(line)
+
+
+async def _customer_count(settings: Settings) -> int:
+    from sqlalchemy import func, select
+
+    from core.db import create_engine, session_factory
+    from graph.models import Customer
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            count = await session.execute(select(func.count()).select_from(Customer))
+            return int(count.scalar_one())
+    finally:
+        await engine.dispose()
 
 
 @import_app.command("customers")
 def import_customers(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Import customers from CSV or JSONL (see the README for the columns)."""
     from graph.importer import import_customers as run_import
+    from loyalty import install as install_loyalty
 
     settings = _settings()
+    install_loyalty()  # registration bonuses, as for customers registered through the API
     report = asyncio.run(
         run_import(settings, LocalKeyring(settings.keyring_path), file, console=console)
     )
@@ -166,14 +200,179 @@ def import_customers(file: Annotated[Path, typer.Argument(exists=True, dir_okay=
 def import_events(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Import events (purchases, returns, visits, contacts, campaign responses)."""
     from graph.importer import import_events as run_import
+    from loyalty import install as install_loyalty
 
     settings = _settings()
+    install_loyalty()  # purchases earn points and returns take them back, as through the API
     report = asyncio.run(
         run_import(settings, LocalKeyring(settings.keyring_path), file, console=console)
     )
     console.print(report.summary())
     if report.failed:
         raise typer.Exit(1)
+
+
+@loyalty_app.command("load-program")
+def loyalty_load_program(
+    file: Annotated[Path, typer.Argument(help="A program definition in YAML.")],
+) -> None:
+    """Validate a program file and make it the active program. A changed file becomes the
+    next version; the same file again changes nothing."""
+    from core.db import create_engine, session_factory, transaction
+    from loyalty.program import load_program, read_program_file
+
+    settings = _settings()
+    definition = read_program_file(file)  # a mistake: one line naming the field, exit 2
+
+    async def run() -> tuple[str, int, bool]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                row, new = await load_program(session, definition, actor="cli")
+                return row.code, row.version, new
+        finally:
+            await engine.dispose()
+
+    code, version, new = asyncio.run(run())
+    outcome = "stored as a new version, now active" if new else "unchanged, already active"
+    typer.echo(f"program {code} version {version}: {outcome}")
+
+
+def _instant(value: str | None) -> datetime:
+    from core.clock import as_utc, utcnow
+
+    if value is None:
+        return utcnow()
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        console.print(
+            "[red]error:[/red] --at takes an ISO 8601 time such as 2026-01-31T03:00:00+03:00"
+            " (without a zone it is UTC)"
+        )
+        raise typer.Exit(2) from None
+
+
+@loyalty_app.command("run-scheduled")
+def loyalty_run_scheduled(
+    at: Annotated[
+        str | None,
+        typer.Option(help="Run as of this ISO 8601 time (default now; without a zone, UTC)."),
+    ] = None,
+    expiring_within: Annotated[
+        int,
+        typer.Option(
+            "--expiring-within", min=1, max=3650, help="List points expiring within DAYS."
+        ),
+    ] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """The scheduled work: release holds that ran out, activate pending points, expire points,
+    review tiers, and list customers whose points expire soon. Safe to run twice or at once."""
+    from core.db import create_engine, session_factory
+    from loyalty import install as install_loyalty
+    from loyalty.program import active_program
+    from loyalty.scheduled import run_scheduled
+
+    settings = _settings()
+    when = _instant(at)
+    install_loyalty()
+
+    async def run() -> tuple[dict[str, Any] | None, ScheduledReport]:
+        engine = create_engine(settings.database_url)
+        try:
+            sessions = session_factory(engine)
+            async with sessions() as session:
+                program = await active_program(session)
+            report = await run_scheduled(sessions, at=when, expiring_within_days=expiring_within)
+        finally:
+            await engine.dispose()
+        if program is None:
+            return None, report
+        return {"code": program.row.code, "version": program.row.version}, report
+
+    program, report = asyncio.run(run())
+    if program is None:
+        console.print(
+            "no loyalty program is loaded (loyalgraph loyalty load-program FILE): nothing to do"
+        )
+    if as_json:
+        typer.echo(json.dumps(_scheduled_json(program, report, expiring_within), indent=2))
+    else:
+        typer.echo(_scheduled_text(program, report, expiring_within))
+
+
+def _scheduled_json(
+    program: dict[str, Any] | None, report: ScheduledReport, days: int
+) -> dict[str, Any]:
+    return {
+        "at": report.at.isoformat(),
+        "program": program,
+        "accounts": report.accounts,
+        "released_holds": report.released_holds,
+        "activated_lots": report.activated_lots,
+        "expired_lots": report.expired_lots,
+        "expired_points": report.expired_points,
+        "tier_reviews": report.tier_reviews,
+        "tier_changes": report.tier_changes,
+        "expiring_within_days": days,
+        "expiring": [
+            {
+                "customer_id": str(item.customer_id),
+                "points": item.points,
+                "first_expiry": item.first_expiry.isoformat(),
+            }
+            for item in report.expiring
+        ],
+    }
+
+
+def _scheduled_text(program: dict[str, Any] | None, report: ScheduledReport, days: int) -> str:
+    changes = ", ".join(f"{n} {kind.lower()}" for kind, n in sorted(report.tier_changes.items()))
+    name = f"program {program['code']} version {program['version']}" if program else "no program"
+    lines = [
+        f"Scheduled run as of {report.at.isoformat()} ({name}): {report.accounts} accounts"
+        " had work due",
+        f"  holds released: {report.released_holds}",
+        f"  pending lots activated: {report.activated_lots}",
+        f"  lots expired: {report.expired_lots} ({report.expired_points} points)",
+        f"  tiers reviewed: {report.tier_reviews} ({changes or 'no changes'})",
+        f"Customers with points expiring within {days} days: {len(report.expiring)}",
+    ]
+    lines += [
+        f"  {item.customer_id}  {item.points} points  first expiry {item.first_expiry.isoformat()}"
+        for item in report.expiring
+    ]
+    return "\n".join(lines)
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Check every invariant of the points ledger over all accounts; exit 1 on a breach."""
+    from core.db import create_engine, session_factory
+    from loyalty.verify import MAX_LISTED, VerifyReport, verify_ledger
+
+    settings = _settings()
+
+    async def run() -> VerifyReport:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                return await verify_ledger(session)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    typer.echo(
+        f"checked {report.accounts:,} accounts, {report.lots:,} lots and {report.entries:,} entries"
+    )
+    if report.ok:
+        typer.echo("the ledger is consistent")
+        return
+    for breach in report.breaches:
+        typer.echo(f"BREACH {breach.check} {breach.subject}: {breach.detail}")
+    typer.echo(f"{len(report.breaches)} breaches (at most {MAX_LISTED} listed per check)", err=True)
+    raise typer.Exit(1)
 
 
 @app.command("export-schema")
@@ -188,6 +387,7 @@ def main() -> None:
     """Run the CLI; a mistake in the input or the environment is one clear line, exit 2."""
     from graph.demo import DemoRefused
     from graph.importer import ImportFileError
+    from loyalty.program import ProgramFileError
 
     try:
         app()
@@ -197,6 +397,7 @@ def main() -> None:
         ImportFileError,
         DemoRefused,
         UnsupportedDatabase,
+        ProgramFileError,
     ) as error:
         console.print(f"[red]error:[/red] {error}")
         raise SystemExit(2) from None

@@ -15,7 +15,12 @@ CLI = str(Path(sys.executable).with_name("loyalgraph"))
 
 @pytest.fixture
 def env(tmp_path):
-    return {**os.environ, "LOYALGRAPH_HOME": str(tmp_path / "home"), "NO_COLOR": "1", "COLUMNS": "200"}
+    return {
+        **os.environ,
+        "LOYALGRAPH_HOME": str(tmp_path / "home"),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
 
 
 def run(env, *args, check=True):
@@ -33,7 +38,11 @@ def _free_port() -> int:
 
 def test_mistakes_are_one_clear_line_and_exit_2(env, tmp_path):
     bad_env = run({**env, "LOYALGRAPH_ENV": "staging"}, "migrate", check=False)
-    assert bad_env.returncode == 2 and "LOYALGRAPH_ENV" in bad_env.stderr and "Traceback" not in bad_env.stderr
+    assert (
+        bad_env.returncode == 2
+        and "LOYALGRAPH_ENV" in bad_env.stderr
+        and "Traceback" not in bad_env.stderr
+    )
     weird = tmp_path / "people.xls"
     weird.write_text("x")
     assert run(env, "import", "customers", str(weird), check=False).returncode == 2
@@ -42,8 +51,12 @@ def test_mistakes_are_one_clear_line_and_exit_2(env, tmp_path):
 
 def test_demo_import_token_and_serve(env, tmp_path):
     run(env, "migrate")
-    run(env, "seed-demo", "--customers", "40", "--seed", "7")
-    assert "not seeded" in run(env, "seed-demo", "--if-empty").stderr
+    seeded = run(env, "seed-demo", "--customers", "40", "--seed", "7")
+    assert "Built the demo points ledger" in seeded.stderr  # the demo program, two years of points
+    checked = run(env, "ledger", "verify")
+    assert "the ledger is consistent" in checked.stdout and " 0 entries" not in checked.stdout
+    again = run(env, "seed-demo", "--if-empty").stderr
+    assert "not seeded" in again and "ledger" not in again
     people = tmp_path / "people.csv"
     people.write_text("channel,phone,first_name\nPOS,8 (916) 700-00-01,Анна\nWEB,12,Bob\n")
     imported = run(env, "import", "customers", str(people), check=False)
@@ -53,7 +66,12 @@ def test_demo_import_token_and_serve(env, tmp_path):
     token = run(env, "token", "--role", "operator").stdout.strip()
 
     port = _free_port()
-    server = subprocess.Popen([CLI, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [CLI, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -63,13 +81,25 @@ def test_demo_import_token_and_serve(env, tmp_path):
             except httpx.TransportError:
                 time.sleep(0.1)
         query = '{ customerByIdentifier(kind: PHONE, value: "+79167000001") { id profile { firstName } } }'
-        found = httpx.post(f"{base}/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}).json()
+        found = httpx.post(
+            f"{base}/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+        ).json()
         assert found["data"]["customerByIdentifier"]["profile"] == {"firstName": "Анна"}
-        listing = httpx.post(f"{base}/graphql", json={"query": "{ customers(first: 100) { edges { node { id } } } }"},
-                             headers={"Authorization": f"Bearer {token}"}).json()
+        listing = httpx.post(
+            f"{base}/graphql",
+            json={"query": "{ customers(first: 100) { edges { node { id } } } }"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
         assert len(listing["data"]["customers"]["edges"]) >= 40
-        as_app = httpx.post(f"{base}/graphql", json={"query": query.replace(" profile { firstName }", "")}, headers={"X-API-Key": key})
-        assert as_app.json()["data"]["customerByIdentifier"]["id"] == found["data"]["customerByIdentifier"]["id"]
+        as_app = httpx.post(
+            f"{base}/graphql",
+            json={"query": query.replace(" profile { firstName }", "")},
+            headers={"X-API-Key": key},
+        )
+        assert (
+            as_app.json()["data"]["customerByIdentifier"]["id"]
+            == found["data"]["customerByIdentifier"]["id"]
+        )
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0].decode()
