@@ -74,7 +74,7 @@ BLOCK = 1_000  # accounts replayed, then written while the next block is replaye
 YIELD_EVERY = 25  # accounts replayed between two chances for the writer to go on
 SQLITE_CACHE_KIB = 256 * 1024
 OPEN = (LotStatus.PENDING, LotStatus.ACTIVE)
-KEYS_PER_BLOCK = 64  # customers whose data keys are loaded together
+KEYS_PER_BLOCK = 32  # customers whose data keys are loaded together
 FAR = datetime.max.replace(tzinfo=UTC)
 CHANNELS = {channel.value: channel for channel in Channel}
 _ENTRY: dict[str, Any] = dict.fromkeys(
@@ -688,7 +688,7 @@ async def _timelines(
         act = partial(members[customer_id].review_bonus, created)
         steps[customer_id].append((created, 1, 2, act))
     await _referrals(session, book, steps, members, first_purchase)
-    book.members = list(members.values())
+    book.members = sorted(members.values(), key=lambda member: member.id.bytes)  # index order
     return steps
 
 

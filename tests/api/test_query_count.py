@@ -148,9 +148,13 @@ async def test_loyalty_statements_do_not_grow_with_the_page(gql, statements, ses
     page = await gql.data("{ customers(first: 12) { edges { node { id } } } }")
     for edge in page["customers"]["edges"][::2]:
         adjust = "mutation($i: PointsAdjustInput!) { pointsAdjust(input: $i) { errors { code } } }"
-        await gql.data(
-            adjust, {"i": {"customerId": edge["node"]["id"], "points": 50, "reason": "goodwill"}}
-        )
+        given = {
+            "customerId": edge["node"]["id"],
+            "points": 50,
+            "reason": "goodwill",
+            "idempotencyKey": f"goodwill-{edge['node']['id']}",
+        }
+        await gql.data(adjust, {"i": given})
     counts = {}
     for first in (3, 12):
         statements.clear()
