@@ -328,16 +328,16 @@ def _scheduled_json(
 
 
 def _scheduled_text(program: dict[str, Any] | None, report: ScheduledReport, days: int) -> str:
-    changes = ", ".join(f"{n} {kind.lower()}" for kind, n in sorted(report.tier_changes.items()))
+    changes = ", ".join(f"{n:,} {kind.lower()}" for kind, n in sorted(report.tier_changes.items()))
     name = f"program {program['code']} version {program['version']}" if program else "no program"
     lines = [
-        f"Scheduled run as of {report.at.isoformat()} ({name}): {report.accounts} accounts"
+        f"Scheduled run as of {report.at.isoformat()} ({name}): {report.accounts:,} accounts"
         " had work due",
-        f"  holds released: {report.released_holds}",
-        f"  pending lots activated: {report.activated_lots}",
-        f"  lots expired: {report.expired_lots} ({report.expired_points} points)",
-        f"  tiers reviewed: {report.tier_reviews} ({changes or 'no changes'})",
-        f"Customers with points expiring within {days} days: {len(report.expiring)}",
+        f"  holds released: {report.released_holds:,}",
+        f"  pending lots activated: {report.activated_lots:,}",
+        f"  lots expired: {report.expired_lots:,} ({report.expired_points:,} points)",
+        f"  tiers reviewed: {report.tier_reviews:,} ({changes or 'no changes'})",
+        f"Customers with points expiring within {days} days: {len(report.expiring):,}",
     ]
     lines += [
         f"  {item.customer_id}  {item.points} points  first expiry {item.first_expiry.isoformat()}"

@@ -72,7 +72,7 @@ REDEEM_CHANCE = 0.5  # a redeemer pays with points on this share of later purcha
 CHUNK = 2_000  # rows per INSERT statement
 BLOCK = 1_000  # accounts replayed, then written while the next block is replayed
 YIELD_EVERY = 25  # accounts replayed between two chances for the writer to go on
-SQLITE_CACHE_KIB = 256 * 1024
+SQLITE_CACHE_KIB = 64 * 1024  # the index pages the inserts touch, kept in memory
 OPEN = (LotStatus.PENDING, LotStatus.ACTIVE)
 KEYS_PER_BLOCK = 32  # customers whose data keys are loaded together
 FAR = datetime.max.replace(tzinfo=UTC)
@@ -708,7 +708,7 @@ async def build_demo_ledger(
     book = _Book(definition, program.id)
     ledger = DemoLedger(program.code, program.version)
     connection = await session.connection()
-    if connection.dialect.name == "sqlite":  # keep the indexes' pages in memory while inserting
+    if connection.dialect.name == "sqlite":
         await connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     writer: asyncio.Task[None] | None = None
     memo: dict[Any, Any] = {}  # date-times as the driver takes them (many repeat)
