@@ -21,11 +21,10 @@ from graph.models import Customer, Event, EventLine
 from loyalty.definition import BonusEvent, ReturnPolicy
 from loyalty.ledger import (
     catch_up,
-    credit,
+    credit_by_policy,
     debit,
     lock_account,
     new_entry,
-    policy_times,
     spendable_lots,
 )
 from loyalty.models import Account, EntryKind, LedgerEntry, Lot, LotStatus, Program, Reservation
@@ -117,16 +116,7 @@ async def award_bonus(
         entry = new_entry(account, program, EntryKind.BONUS, bonus.points, when)
         entry.rule_code = bonus.code
         entry.purchase_id = purchase_id
-        available_at, expires_at = policy_times(program.rules, when, pending=bonus.pending)
-        await credit(
-            session,
-            account,
-            entry,
-            earned_at=when,
-            available_at=available_at,
-            expires_at=expires_at,
-            now=now,
-        )
+        await credit_by_policy(session, account, program, entry, pending=bonus.pending, now=now)
 
 
 async def _birth_month(cipher: FieldCipher, customer: Customer) -> int | None:
@@ -157,16 +147,8 @@ async def earn_for_purchase(
         entry = new_entry(account, program, EntryKind.EARN, points, when)
         entry.event_id = entry.purchase_id = purchase.id
         entry.rule_code = ",".join(earning.rules)[:64] or None
-        available_at, expires_at = policy_times(program.rules, when, pending=True)
-        await credit(
-            session,
-            account,
-            entry,
-            earned_at=when,
-            available_at=available_at,
-            expires_at=expires_at,
-            now=now,
-            event_id=purchase.id,
+        await credit_by_policy(
+            session, account, program, entry, pending=True, now=now, event_id=purchase.id
         )
     if first_purchase:
         await award_bonus(
@@ -265,16 +247,7 @@ async def reverse_for_return(
         entry = new_entry(account, program, EntryKind.REFUND, refund, when)
         entry.event_id = return_event.id
         entry.purchase_id = purchase.id
-        available_at, expires_at = policy_times(program.rules, when, pending=False)
-        await credit(
-            session,
-            account,
-            entry,
-            earned_at=when,
-            available_at=available_at,
-            expires_at=expires_at,
-            now=now,
-        )
+        await credit_by_policy(session, account, program, entry, pending=False, now=now)
     await catch_up(session, account, program, now)
     return taken, refund
 
@@ -380,16 +353,7 @@ async def reward_referral(
         entry = new_entry(account, program, EntryKind.REFERRAL, points, when)
         entry.rule_code = code
         entry.purchase_id = purchase.id
-        available_at, expires_at = policy_times(program.rules, when, pending=rules.pending)
-        await credit(
-            session,
-            account,
-            entry,
-            earned_at=when,
-            available_at=available_at,
-            expires_at=expires_at,
-            now=now,
-        )
+        await credit_by_policy(session, account, program, entry, pending=rules.pending, now=now)
         await upgrade_if_qualified(session, account, program.rules, now)
     return True
 

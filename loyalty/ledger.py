@@ -165,13 +165,6 @@ def new_entry(
     )
 
 
-def policy_times(
-    rules: ProgramDefinition, earned_at: datetime, *, pending: bool
-) -> tuple[datetime, datetime | None]:
-    """When points earned at `earned_at` become spendable, and when they expire."""
-    return rules.available_at(earned_at, pending=pending), rules.expires_at(earned_at)
-
-
 async def credit(
     session: AsyncSession,
     account: Account,
@@ -207,6 +200,31 @@ async def credit(
     if lot.status == LotStatus.ACTIVE:
         await settle_debt(session, account, now)
     return lot
+
+
+async def credit_by_policy(
+    session: AsyncSession,
+    account: Account,
+    program: ActiveProgram,
+    entry: LedgerEntry,
+    *,
+    pending: bool,
+    now: datetime,
+    event_id: uuid.UUID | None = None,
+) -> Lot:
+    """Credit `entry` as earned at its `occurred_at`, spendable and expiring when the
+    program's pending period and expiry policy say."""
+    earned_at = entry.occurred_at
+    return await credit(
+        session,
+        account,
+        entry,
+        earned_at=earned_at,
+        available_at=program.rules.available_at(earned_at, pending=pending),
+        expires_at=program.rules.expires_at(earned_at),
+        now=now,
+        event_id=event_id,
+    )
 
 
 async def spendable_lots(

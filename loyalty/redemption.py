@@ -35,11 +35,10 @@ from loyalty.ledger import (
     Balance,
     balance_of,
     catch_up,
-    credit,
+    credit_by_policy,
     debit,
     lock_account,
     new_entry,
-    policy_times,
     release,
     spendable_lots,
 )
@@ -198,6 +197,51 @@ async def _earlier(session: AsyncSession, key: str, digest: str) -> LedgerEntry 
     return existing
 
 
+@dataclass(frozen=True, slots=True)
+class _Spending:
+    """A redemption or hold past its first checks: the account is locked, and `earlier` is
+    what a previous request with the same key wrote (then the caller replays it)."""
+
+    program: ActiveProgram
+    account: Account
+    key: str
+    digest: str
+    earlier: LedgerEntry | None
+
+    def entry(self, kind: EntryKind, now: datetime) -> LedgerEntry:
+        entry = new_entry(self.account, self.program, kind, 0, now)
+        entry.idempotency_key = self.key
+        entry.request_hash = self.digest
+        return entry
+
+
+async def _begin_spending(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    request: dict[str, object],
+    customer_id: uuid.UUID,
+    points: int,
+    idempotency_key: str,
+    order_total_minor: int | None,
+    currency: str | None,
+    now: datetime,
+) -> _Spending:
+    key = stored_idempotency_key(cipher, idempotency_key)
+    fingerprint = request | {
+        "customer": customer_id,
+        "points": points,
+        "total": order_total_minor,
+        "currency": currency,
+    }
+    digest = request_hash(cipher, fingerprint)
+    _check_points(points)
+    program = await require_program(session)
+    customer = await get_active_customer(session, customer_id, "customerId")
+    account = await lock_account(session, customer.id, program.rules, now)
+    return _Spending(program, account, key, digest, await _earlier(session, key, digest))
+
+
 async def redeem(
     session: AsyncSession,
     cipher: FieldCipher,
@@ -212,25 +256,21 @@ async def redeem(
 ) -> Redeemed:
     """Pay with points at once, earliest-expiring points first."""
     now = now or utcnow()
-    key = stored_idempotency_key(cipher, idempotency_key)
-    digest = request_hash(
+    request: dict[str, object] = {"op": "redeem", "purchase": purchase_id}
+    spending = await _begin_spending(
+        session,
         cipher,
-        {
-            "op": "redeem",
-            "customer": customer_id,
-            "points": points,
-            "total": order_total_minor,
-            "purchase": purchase_id,
-            "currency": currency,
-        },
+        request=request,
+        customer_id=customer_id,
+        points=points,
+        idempotency_key=idempotency_key,
+        order_total_minor=order_total_minor,
+        currency=currency,
+        now=now,
     )
-    _check_points(points)
-    program = await require_program(session)
-    customer = await get_active_customer(session, customer_id, "customerId")
-    account = await lock_account(session, customer.id, program.rules, now)
-    existing = await _earlier(session, key, digest)
-    if existing is not None:
-        return Redeemed(existing, replayed=True)
+    if spending.earlier is not None:
+        return Redeemed(spending.earlier, replayed=True)
+    program, account = spending.program, spending.account
     total, purchase = await _order_total(
         session,
         program,
@@ -244,9 +284,7 @@ async def redeem(
         await _check_purchase_share(session, program, purchase, points)
     await catch_up(session, account, program, now)
     await _check_funds(session, account, program, points, now)
-    entry = new_entry(account, program, EntryKind.REDEEM, 0, now)
-    entry.idempotency_key = key
-    entry.request_hash = digest
+    entry = spending.entry(EntryKind.REDEEM, now)
     entry.order_total_minor = total
     entry.purchase_id = purchase.id if purchase else None
     await debit(
@@ -269,26 +307,22 @@ async def reserve(
     """Hold points for a checkout. The hold ends by `commit`, `cancel`, or by itself after the
     program's `hold_minutes` (its points then go back to their lots)."""
     now = now or utcnow()
-    key = stored_idempotency_key(cipher, idempotency_key)
-    digest = request_hash(
+    spending = await _begin_spending(
+        session,
         cipher,
-        {
-            "op": "reserve",
-            "customer": customer_id,
-            "points": points,
-            "total": order_total_minor,
-            "currency": currency,
-        },
+        request={"op": "reserve"},
+        customer_id=customer_id,
+        points=points,
+        idempotency_key=idempotency_key,
+        order_total_minor=order_total_minor,
+        currency=currency,
+        now=now,
     )
-    _check_points(points)
-    program = await require_program(session)
-    customer = await get_active_customer(session, customer_id, "customerId")
-    account = await lock_account(session, customer.id, program.rules, now)
-    existing = await _earlier(session, key, digest)
-    if existing is not None:
-        held = await session.get(Reservation, existing.reservation_id)
+    if spending.earlier is not None:
+        held = await session.get(Reservation, spending.earlier.reservation_id)
         assert held is not None
         return Held(held, replayed=True)
+    program, account = spending.program, spending.account
     total, _ = await _order_total(
         session,
         program,
@@ -306,16 +340,14 @@ async def reserve(
         created_at=now,
         expires_at=now + timedelta(minutes=program.rules.redemption.hold_minutes),
         order_total_minor=total,
-        idempotency_key=key,
-        request_hash=digest,
+        idempotency_key=spending.key,
+        request_hash=spending.digest,
     )
     session.add(reservation)
     await session.flush()
-    entry = new_entry(account, program, EntryKind.RESERVE, 0, now)
+    entry = spending.entry(EntryKind.RESERVE, now)
     entry.reservation_id = reservation.id
     entry.order_total_minor = total
-    entry.idempotency_key = key
-    entry.request_hash = digest
     await debit(
         session, entry, await spendable_lots(session, account.customer_id, now), points=points
     )
@@ -471,16 +503,7 @@ async def adjust(
         value=reason,
     )
     if points > 0:
-        available_at, expires_at = policy_times(program.rules, now, pending=False)
-        await credit(
-            session,
-            account,
-            entry,
-            earned_at=now,
-            available_at=available_at,
-            expires_at=expires_at,
-            now=now,
-        )
+        await credit_by_policy(session, account, program, entry, pending=False, now=now)
     else:
         balance = await balance_of(session, account.customer_id, now)
         if balance.available < -points:
