@@ -17,7 +17,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ROOT_KEY_BYTES = 32
-SECRET_NAMES = ("blind_index", "jwt", "cursor")
+SECRET_NAMES = ("blind_index", "jwt", "cursor", "audit_pseudonym", "export_signing")
 
 
 class KeyProviderError(RuntimeError):
@@ -57,7 +57,7 @@ class LocalKeyring:
                 data: dict[str, object] = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise KeyProviderError(f"keyring {path} is unreadable: {exc}") from exc
-            return data
+            return _add_missing_secrets(path, data)
         root_id = "root-1"
         data = {
             "version": 1,
@@ -100,6 +100,30 @@ class LocalKeyring:
         if name not in table:
             raise KeyProviderError(f"no secret named {name!r} in the keyring")
         return base64.b64decode(table[name])
+
+
+def _add_missing_secrets(path: Path, data: dict[str, object]) -> dict[str, object]:
+    """A keyring written by an older release lacks the newer secrets: add them, once."""
+    table = data.get("secrets")
+    if not isinstance(table, dict):
+        raise KeyProviderError(f"keyring {path} has no secrets table")
+    missing = [name for name in SECRET_NAMES if name not in table]
+    if missing:
+        for name in missing:
+            table[name] = _b64(secrets.token_bytes(32))
+        write_keyring(path, data)
+    return data
+
+
+def write_keyring(path: Path, data: dict[str, object]) -> None:
+    """Replace the keyring file atomically (write a 0600 sibling, then rename over it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def _b64(raw: bytes) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
@@ -29,3 +30,24 @@ class DataKey(SQLModel, table=True):
     wrapped_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     destroyed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One append-only, hash-chained audit record (see `privacy.audit`).
+
+    `subject` is a keyed pseudonym of the data subject, never a customer id, a name or an
+    identifier; `details` holds codes, ids of non-personal rows and ciphertext digests only.
+    """
+
+    __tablename__ = "audit_entry"
+
+    seq: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor: str = Field(sa_type=String(100))
+    action: str = Field(sa_type=String(64), index=True)
+    subject: str | None = Field(default=None, sa_type=String(64), index=True)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(sa_type=String(64))
+    hash: str = Field(sa_type=String(64), unique=True)

@@ -37,6 +37,9 @@ from api.schema.events.types import (
 from api.schema.influence.mutations import InfluenceMutation
 from api.schema.loyalty.mutations import LoyaltyMutation
 from api.schema.loyalty.queries import LoyaltyQuery
+from api.schema.privacy.consent import ConsentMutation, ConsentQuery
+from api.schema.privacy.exports import ExportMutation, ExportQuery
+from api.schema.privacy.requests import RequestMutation, RequestQuery
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -45,12 +48,20 @@ CACHE_SIZE = 256
 
 
 @strawberry.type
-class Query(CustomerQuery, LoyaltyQuery):
+class Query(CustomerQuery, LoyaltyQuery, ConsentQuery, RequestQuery, ExportQuery):
     pass
 
 
 @strawberry.type
-class Mutation(CustomerMutation, EventMutation, InfluenceMutation, LoyaltyMutation):
+class Mutation(
+    CustomerMutation,
+    EventMutation,
+    InfluenceMutation,
+    LoyaltyMutation,
+    ConsentMutation,
+    RequestMutation,
+    ExportMutation,
+):
     pass
 
 

@@ -1,0 +1,1 @@
+"""GraphQL for privacy: consent, data subject requests, compliance exports."""

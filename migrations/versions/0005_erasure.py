@@ -1,0 +1,25 @@
+"""erasure
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-22
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import core.db  # noqa: F401
+
+revision: str = '0005'
+down_revision: str | None = '0004'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass  # the tables of privacy/erasure_models.py go here
+
+
+def downgrade() -> None:
+    pass

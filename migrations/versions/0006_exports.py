@@ -1,0 +1,25 @@
+"""exports
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-22
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import core.db  # noqa: F401
+
+revision: str = '0006'
+down_revision: str | None = '0005'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass  # the tables of privacy/export_models.py go here
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,3 @@
+"""Destruction certificate tables (owned by privacy.erasure)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Signed export files (owned by privacy.exports)."""
+
+from __future__ import annotations

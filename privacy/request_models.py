@@ -1,0 +1,3 @@
+"""Data subject request tables (owned by privacy.requests)."""
+
+from __future__ import annotations
