@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from graphql import GraphQLError
-from rich.console import Console
 
+from api import cli_exports, cli_keys, cli_requests
 from api.auth import Role, issue_token
+from api.cli_common import console, load_settings
 from api.schema.common import customer_uuid
 from core.db import UnsupportedDatabase
 from core.settings import Settings, SettingsError
@@ -31,13 +32,12 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(import_app, name="import")
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(ledger_app, name="ledger")
-console = Console(stderr=True)
+for module in (cli_exports, cli_keys, cli_requests):
+    module.register(app)
 
 
 def _settings() -> Settings:
-    settings = Settings.from_env()
-    settings.ensure_dirs()
-    return settings
+    return load_settings()
 
 
 @app.command()
