@@ -31,6 +31,9 @@ class Context:
     loaders: Loaders = field(init=False)
     # The customer the principal stands for, resolved to its survivor (customers only).
     owner_id: uuid.UUID | None = None
+    # Subjects whose decrypted personal data staff read in this request: audited before the
+    # response leaves (api/http.py).
+    personal_reads: set[uuid.UUID] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.session, self.cipher, self.settings.currency)

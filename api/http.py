@@ -25,9 +25,11 @@ from api.auth import ANONYMOUS, AuthError, Principal, Role, principal_from_token
 from api.context import Context
 from api.persisted import PersistedQueries, PersistedQueryError
 from api.schema.common import ApiErrorCode, CursorCodec, tag_error
+from core.db import transaction
 from core.settings import Settings
 from graph.enums import CustomerStatus
 from graph.models import Customer
+from privacy import audit
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
 
@@ -101,6 +103,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         session = self.sessions()
         request.state.session = session
+        request.state.context = None
         cipher = FieldCipher(session, self.provider)
         if self._renders_ide(request):
             principal = ANONYMOUS
@@ -123,7 +126,20 @@ class GraphQLView(GraphQL[Context, None]):
             if customer is None or customer.status != CustomerStatus.ACTIVE:
                 raise AuthError("the token's customer does not exist or is not active")
             context.owner_id = customer.id
+        request.state.context = context
         return context
+
+    async def audit_reads(self, context: Context) -> None:
+        """One audit entry per subject whose personal data a staff member read."""
+        async with transaction(self.sessions) as session:
+            for subject_id in sorted(context.personal_reads):
+                await audit.record(
+                    session,
+                    self.provider,
+                    action="personal_data.read",
+                    actor=context.principal.actor,
+                    subject_id=subject_id,
+                )
 
     def _renders_ide(self, request: Request) -> bool:
         return (
@@ -150,6 +166,10 @@ class GraphQLView(GraphQL[Context, None]):
             session: AsyncSession | None = getattr(request.state, "session", None)
             if session is not None:
                 await session.close()
+            context = getattr(request.state, "context", None)
+            if context is not None and context.personal_reads:
+                # Before the response leaves: if the audit cannot be written, the read fails.
+                await self.audit_reads(context)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         try:

@@ -23,7 +23,10 @@ from graph.customers import PROFILE_FIELDS, get_active_customer
 from graph.enums import CustomerStatus
 from graph.errors import GraphErrorCode, graph_error
 from graph.models import Customer, MergeRecord
+from privacy import audit
+from privacy.audit import pseudonym
 from privacy.fields import FieldCipher
+from privacy.keys import KeyProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,15 @@ async def merge_customers(
     )
     session.add(record)
     await session.flush()
+    await audit.record(
+        session,
+        cipher.keys,
+        action="customer.merged",
+        actor=actor,
+        subject_id=survivor.id,
+        details={"merge_record": str(record.id), "merged": pseudonym(cipher.keys, merged.id)},
+        at=now,
+    )
     await hooks.publish(session, hooks.CustomersMerged(survivor.id, merged.id, now))
     return MergeResult(survivor=survivor, merged=merged, record=record)
 
@@ -152,7 +164,12 @@ async def _withdraw_filled(
 
 
 async def unmerge_customer(
-    session: AsyncSession, *, customer_id: uuid.UUID, actor: str, now: datetime | None = None
+    session: AsyncSession,
+    keys: KeyProvider,
+    *,
+    customer_id: uuid.UUID,
+    actor: str,
+    now: datetime | None = None,
 ) -> MergeResult:
     """Undo the merge of `customer_id` into its survivor."""
     now = now or utcnow()
@@ -186,5 +203,14 @@ async def unmerge_customer(
     record.undone_at = now
     record.undone_by = actor
     await session.flush()
+    await audit.record(
+        session,
+        keys,
+        action="customer.unmerged",
+        actor=actor,
+        subject_id=merged.id,
+        details={"merge_record": str(record.id), "survivor": pseudonym(keys, survivor.id)},
+        at=now,
+    )
     await hooks.publish(session, hooks.CustomerUnmerged(survivor.id, merged.id, now))
     return MergeResult(survivor=survivor, merged=merged, record=record)

@@ -45,6 +45,7 @@ from loyalty.ledger import (
 from loyalty.models import Account, EntryKind, LedgerEntry, Reservation, ReservationStatus
 from loyalty.program import ActiveProgram, require_program
 from loyalty.rules import Cart, compute_earning, max_redeemable
+from privacy import audit
 from privacy.fields import FieldCipher
 
 MAX_REASON = 500
@@ -514,6 +515,15 @@ async def adjust(
             )
         lots = await spendable_lots(session, account.customer_id, now)
         await debit(session, entry, lots, points=-points)
+    await audit.record(
+        session,
+        cipher.keys,
+        action="points.adjusted",
+        actor=actor,
+        subject_id=account.customer_id,
+        details={"entry": str(entry.id), "points": points},
+        at=now,
+    )
     return Redeemed(entry, replayed=False)
 
 

@@ -65,6 +65,17 @@ def entry_hash(
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _actor_label(keys: KeyProvider, actor: str) -> str:
+    """Staff and apps appear by their label; a customer acting for themself by pseudonym."""
+    kind, _, rest = actor.partition(":")
+    if kind == "customer":
+        try:
+            return f"customer:{pseudonym(keys, uuid.UUID(rest))}"
+        except ValueError:
+            return "customer:?"
+    return actor[:100]
+
+
 async def _lock_tail(session: AsyncSession) -> None:
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
@@ -96,6 +107,7 @@ async def record(
     seq, prev = (last[0] + 1, last[1]) if last is not None else (1, GENESIS)
     when = as_utc(at) if at is not None else utcnow()
     subject = pseudonym(keys, subject_id) if subject_id is not None else None
+    actor = _actor_label(keys, actor)
     body = dict(details or {})
     entry = AuditEntry(
         seq=seq,

@@ -49,6 +49,11 @@ class FieldCipher:
         # Two batches (say identities and review texts) may ask for one key at the same time.
         self._loading = asyncio.Lock()
 
+    @property
+    def keys(self) -> KeyProvider:
+        """The key provider behind this cipher (for audit pseudonyms and signatures)."""
+        return self._provider
+
     def blind_index(self, *, kind: str, value: str) -> str:
         return blind_index(self._provider.secret("blind_index"), kind=kind, value=value)
 

@@ -37,6 +37,15 @@ class KeyProvider(Protocol):
         """A named 256-bit application secret (blind index, JWT, cursor signing)."""
         ...
 
+    def rotate_root(self) -> str:
+        """Create a new root key and make it the active one; older roots stay for unwrapping
+        until `retire_roots` removes those no data key uses any more. Returns the new id."""
+        ...
+
+    def retire_roots(self, keep: set[str]) -> list[str]:
+        """Remove every root key except the active one and `keep`; returns the removed ids."""
+        ...
+
 
 class LocalKeyring:
     """File-backed provider for the embedded default and tests.
@@ -49,6 +58,18 @@ class LocalKeyring:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._data = self._load_or_create(path)
+        self._mtime = path.stat().st_mtime_ns
+
+    def _refresh(self) -> None:
+        """Pick up a rotation done by another process (`loyalgraph keys rotate-root` while the
+        server runs): a changed file is read again, so no restart is needed."""
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime != self._mtime:
+            self._data = self._load_or_create(self.path)
+            self._mtime = mtime
 
     @staticmethod
     def _load_or_create(path: Path) -> dict[str, object]:
@@ -77,10 +98,14 @@ class LocalKeyring:
         return roots
 
     def active_root_key_id(self) -> str:
+        self._refresh()
         return str(self._data["active_root"])
 
     def _root_key(self, root_key_id: str) -> bytes:
         encoded = self._roots().get(root_key_id)
+        if encoded is None:
+            self._refresh()
+            encoded = self._roots().get(root_key_id)
         if encoded is None:
             raise KeyProviderError(f"root key {root_key_id!r} is not in the keyring")
         return base64.b64decode(encoded)
@@ -100,6 +125,31 @@ class LocalKeyring:
         if name not in table:
             raise KeyProviderError(f"no secret named {name!r} in the keyring")
         return base64.b64decode(table[name])
+
+    def rotate_root(self) -> str:
+        self._refresh()
+        roots = self._roots()
+        number = 1 + max((int(key.rsplit("-", 1)[-1]) for key in roots), default=0)
+        root_id = f"root-{number}"
+        roots[root_id] = _b64(secrets.token_bytes(ROOT_KEY_BYTES))
+        self._data["active_root"] = root_id
+        self._save()
+        return root_id
+
+    def retire_roots(self, keep: set[str]) -> list[str]:
+        self._refresh()
+        roots = self._roots()
+        active = self.active_root_key_id()
+        gone = sorted(key for key in roots if key != active and key not in keep)
+        for key in gone:
+            del roots[key]
+        if gone:
+            self._save()
+        return gone
+
+    def _save(self) -> None:
+        write_keyring(self.path, self._data)
+        self._mtime = self.path.stat().st_mtime_ns
 
 
 def _add_missing_secrets(path: Path, data: dict[str, object]) -> dict[str, object]:

@@ -30,6 +30,9 @@ class DataKey(SQLModel, table=True):
     wrapped_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     destroyed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set when a newer version replaced this one and no ciphertext uses it any more
+    # (`loyalgraph keys reencrypt`); the wrapped key is dropped then. Not an erasure.
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AuditEntry(SQLModel, table=True):

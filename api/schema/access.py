@@ -35,7 +35,14 @@ def ensure_can_read(info: Info, customer: Customer) -> None:
 
 
 def may_read_personal(info: Info, owner_id: uuid.UUID) -> bool:
-    return info.context.principal.has(*PROFILE_READERS) or is_self(info, owner_id)
+    """Whether the caller may see this customer's decrypted personal data; a staff read is
+    noted for the audit log."""
+    if is_self(info, owner_id):
+        return True
+    if info.context.principal.has(*PROFILE_READERS):
+        info.context.personal_reads.add(owner_id)
+        return True
+    return False
 
 
 def require_personal(info: Info, owner_id: uuid.UUID) -> None:

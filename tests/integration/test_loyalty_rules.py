@@ -373,7 +373,7 @@ async def test_a_merge_moves_the_balance_and_an_unmerge_moves_it_back(
 
     async with transaction(sessions) as session:
         await unmerge_customer(
-            session, customer_id=newer, actor="operator:test", now=T0 + timedelta(days=2)
+            session, given.provider, customer_id=newer, actor="operator:test", now=T0 + timedelta(days=2)
         )
     assert (await given.balance(older, LATER)).available == 100
     assert (await given.balance(newer, LATER)).available == 200

@@ -198,6 +198,7 @@ class CustomerMutation:
             info,
             lambda session: unmerge_customer(
                 session,
+                ctx.provider,
                 customer_id=customer_id,
                 actor=ctx.principal.actor,
             ),
