@@ -77,6 +77,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Freed pages and deleted cells are zeroed, so erased rows leave no bytes behind.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -40,12 +40,18 @@ def new_data_key_row(provider: KeyProvider, subject_id: uuid.UUID) -> tuple[Data
     return row, plaintext
 
 
+class SubjectErased(RuntimeError):
+    """Encryption was asked for a subject whose keys were destroyed (a bug in the caller:
+    domains refuse erased customers before they get here)."""
+
+
 class FieldCipher:
     def __init__(self, session: AsyncSession, provider: KeyProvider) -> None:
         self._session = session
         self._provider = provider
         self._by_id: dict[uuid.UUID, DataKeyMaterial | None] = {}
         self._active: dict[uuid.UUID, DataKeyMaterial] = {}
+        self._subject_of: dict[uuid.UUID, uuid.UUID] = {}  # key id -> subject id
         # Two batches (say identities and review texts) may ask for one key at the same time.
         self._loading = asyncio.Lock()
 
@@ -58,6 +64,7 @@ class FieldCipher:
         return blind_index(self._provider.secret("blind_index"), kind=kind, value=value)
 
     def _unwrap(self, row: DataKey) -> DataKeyMaterial | None:
+        self._subject_of[row.id] = row.subject_id
         if row.destroyed_at is not None or row.wrapped_key is None:
             return None
         key = self._provider.unwrap(
@@ -79,10 +86,20 @@ class FieldCipher:
             )
         ).scalar_one_or_none()
         if row is None:
+            erased = (
+                await self._session.execute(
+                    select(col(DataKey.id)).where(col(DataKey.subject_id) == subject_id).limit(1)
+                )
+            ).first()
+            if erased is not None:
+                # Every key of this subject was destroyed: writing under a fresh key would
+                # bring personal data of an erased subject back.
+                raise SubjectErased("this data subject was erased")
             row, plaintext = new_data_key_row(self._provider, subject_id)
             self._session.add(row)
             await self._session.flush()
             material = DataKeyMaterial(key_id=row.id, version=1, key=plaintext)
+            self._subject_of[row.id] = subject_id
         else:
             unwrapped = self._unwrap(row)
             assert unwrapped is not None
@@ -90,6 +107,16 @@ class FieldCipher:
         self._active[subject_id] = material
         self._by_id[material.key_id] = material
         return material
+
+    def forget(self, subject_ids: Iterable[uuid.UUID]) -> None:
+        """Drop the cached keys of these subjects (after their keys are destroyed), so this
+        cipher can no more decrypt their data than a fresh one could."""
+        gone = set(subject_ids)
+        for subject_id in gone:
+            self._active.pop(subject_id, None)
+        for key_id, subject_id in self._subject_of.items():
+            if subject_id in gone:
+                self._by_id[key_id] = None
 
     async def preload(self, blobs: Iterable[bytes | None]) -> None:
         """Load, in one query, every data key the given ciphertexts need."""
