@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql, /healthz, /readyz."""
+"""The Starlette application: /graphql, /healthz, /readyz and /exports/{id} (signed exports)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import loyalty
+from api.exports_route import ROUTES as EXPORT_ROUTES
 from api.http import GraphQLView, error_body
 from api.schema.build import build_schema
 from core.db import create_engine, session_factory
 from core.settings import Settings
+from graph import privacy_sources as graph_privacy
+from loyalty import privacy_sources as loyalty_privacy
 from privacy.keys import KeyProvider, LocalKeyring
 
 MAX_BODY_BYTES = 1_000_000
@@ -98,6 +101,8 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
     settings.ensure_dirs()
     provider = provider or LocalKeyring(settings.keyring_path)
     loyalty.install()  # purchases from every channel earn points, merges move balances
+    graph_privacy.install()  # subject requests reach every domain's personal data
+    loyalty_privacy.install()
     engine = create_engine(
         settings.database_url, pool_pre_ping=not settings.database_url.startswith("sqlite")
     )
@@ -132,6 +137,7 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *EXPORT_ROUTES,
         ],
         middleware=[Middleware(AccessLog), Middleware(BodyLimit)],
         lifespan=lifespan,
