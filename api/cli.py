@@ -388,6 +388,7 @@ def main() -> None:
     from graph.demo import DemoRefused
     from graph.importer import ImportFileError
     from loyalty.program import ProgramFileError
+    from privacy.calendar import CalendarError
 
     try:
         app()
@@ -398,6 +399,7 @@ def main() -> None:
         DemoRefused,
         UnsupportedDatabase,
         ProgramFileError,
+        CalendarError,
     ) as error:
         console.print(f"[red]error:[/red] {error}")
         raise SystemExit(2) from None

@@ -29,15 +29,21 @@ Parts
 from __future__ import annotations
 
 import argparse
+import asyncio
+import csv
 import json
+import random
 import sqlite3
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -64,6 +70,7 @@ def bench_fields(rows: int, repeat: int) -> dict[str, Any]:
     material = DataKeyMaterial(key_id=uuid.uuid4(), version=1, key=generate_data_key())
     secret = generate_data_key()
     values = [f"+7916{index:07d}" for index in range(rows)]
+    random.Random(7).shuffle(values)  # identifiers arrive in no order; indexes see that
     ids = [str(uuid.uuid4()) for _ in range(rows)]
     with tempfile.TemporaryDirectory() as tmp:
         db = sqlite3.connect(Path(tmp) / "fields.db")
@@ -151,8 +158,241 @@ def bench_fields(rows: int, repeat: int) -> dict[str, Any]:
     }
 
 
+def _fresh_database(tmp: Path) -> str:
+    from migrations.runner import upgrade
+
+    url = f"sqlite:///{tmp / 'privacy.db'}"
+    upgrade(url)
+    return url
+
+
+def _seed_consents(url: str, rows: int) -> None:
+    """One document, `rows` consents and one history row each, inserted in bulk (sync)."""
+    from sqlalchemy import create_engine, insert
+
+    from privacy.consent_models import Consent, ConsentChange, ConsentDocument
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    engine = create_engine(url)
+    document = uuid.uuid4()
+    purposes = ["MARKETING", "PROFILING", "LOYALTY_PARTICIPATION"]
+    channels = ["SMS", "EMAIL", "PUSH", "CALL"]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ConsentDocument.__table__),  # type: ignore[arg-type]
+            [
+                {
+                    "id": document,
+                    "purpose": "MARKETING",
+                    "language": "ru",
+                    "version": 1,
+                    "title": "bench",
+                    "text": "bench",
+                    "text_hash": "0" * 64,
+                    "valid_from": start,
+                    "created_at": start,
+                }
+            ],
+        )
+    batch = 50_000
+    for first in range(0, rows, batch):
+        consents, changes = [], []
+        for index in range(first, min(rows, first + batch)):
+            purpose = purposes[index % 3]
+            channel = channels[index % 4] if purpose == "MARKETING" else "ANY"
+            at = start + timedelta(seconds=index * 37)
+            consent_id = uuid.uuid4()
+            subject = uuid.UUID(int=index + 1)
+            status = "WITHDRAWN" if index % 7 == 0 else "GRANTED"
+            consents.append(
+                {
+                    "id": consent_id,
+                    "subject_id": subject,
+                    "purpose": purpose,
+                    "channel": channel,
+                    "status": status,
+                    "document_id": document,
+                    "allowed_categories": [],
+                    "granted_at": at,
+                    "updated_at": at,
+                }
+            )
+            changes.append(
+                {
+                    "id": uuid.uuid4(),
+                    "consent_id": consent_id,
+                    "subject_id": subject,
+                    "purpose": purpose,
+                    "channel": channel,
+                    "status": status,
+                    "document_id": document,
+                    "allowed_categories": [],
+                    "occurred_at": at,
+                    "collected_channel": "WEB",
+                    "method": "CHECKBOX",
+                    "actor": "bench",
+                    "details": {},
+                }
+            )
+        with engine.begin() as conn:
+            conn.execute(insert(Consent.__table__), consents)  # type: ignore[arg-type]
+            conn.execute(insert(ConsentChange.__table__), changes)  # type: ignore[arg-type]
+    engine.dispose()
+
+
+def _baseline_export(path: Path, output: Path) -> int:
+    """The same joined columns in the same order, one sqlite3 cursor, csv.writer."""
+    db = sqlite3.connect(path)
+    rows = db.execute(
+        "SELECT c.id, c.occurred_at, c.subject_id, c.purpose, c.channel, c.status,"
+        " c.allowed_categories, d.id, d.purpose, d.language, d.version, d.text_hash,"
+        " c.collected_channel, c.method, c.actor"
+        " FROM consent_change c JOIN consent_document d ON d.id = c.document_id"
+        " ORDER BY c.occurred_at, c.id"
+    )
+    count = 0
+    with output.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    db.close()
+    return count
+
+
+def bench_export(rows: int, formats: list[str]) -> dict[str, Any]:
+    from core.db import create_engine, session_factory
+    from privacy.export_writers import ExportFormat
+    from privacy.exports import ConsentAuditFilter, write_consent_audit
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        url = _fresh_database(tmp)
+        started = time.perf_counter()
+        _seed_consents(url, rows)
+        seeded = time.perf_counter() - started
+
+        start = time.perf_counter()
+        baseline_rows = _baseline_export(tmp / "privacy.db", tmp / "baseline.csv")
+        baseline = time.perf_counter() - start
+        assert baseline_rows == rows
+
+        async def export(fmt: str) -> tuple[int, float]:
+            engine = create_engine(url)
+            try:
+                async with session_factory(engine)() as session:
+                    begin = time.perf_counter()
+                    count = await write_consent_audit(
+                        session,
+                        filters=ConsentAuditFilter.build(),
+                        format=ExportFormat(fmt),
+                        output=tmp / f"export.{fmt}",
+                    )
+                    return count, time.perf_counter() - begin
+            finally:
+                await engine.dispose()
+
+        result: dict[str, Any] = {
+            "rows": rows,
+            "seed_seconds": round(seeded, 1),
+            "baseline_csv_rows_per_s": round(rows / baseline),
+        }
+        for fmt in formats:
+            count, seconds = asyncio.run(export(fmt))
+            assert count == rows, (fmt, count)
+            result[f"{fmt}_rows_per_s"] = round(rows / seconds)
+            result[f"{fmt}_ratio_to_baseline"] = round(baseline / seconds, 3)
+        return result
+
+
+def bench_erasure(events: int) -> dict[str, Any]:
+    import graph.privacy_sources
+    import loyalty.privacy_sources
+    from core.db import create_engine, session_factory, transaction
+    from graph.customers import register_customer
+    from graph.enums import Channel
+    from graph.models import Event
+    from privacy.fields import FieldCipher
+    from privacy.keys import LocalKeyring
+    from privacy.subject_rights import destroy_subject
+
+    graph.privacy_sources.install()
+    loyalty.privacy_sources.install()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        url = _fresh_database(tmp)
+        keys = LocalKeyring(tmp / "keyring.json")
+
+        async def run() -> dict[str, Any]:
+            engine = create_engine(url)
+            sessions = session_factory(engine)
+            try:
+                people = []
+                for index in range(2):
+                    async with transaction(sessions) as session:
+                        registered = await register_customer(
+                            session,
+                            FieldCipher(session, keys),
+                            channel=Channel.POS,
+                            phone=f"+7916555000{index}",
+                            email=f"p{index}@example.com",
+                            first_name="Bench",
+                            last_name=f"Person{index}",
+                            address="Moscow",
+                            loyalty_card=f"LC-BENCH-{index}",
+                        )
+                        people.append(registered.customer.id)
+                        now = datetime.now(UTC)
+                        session.add_all(
+                            Event(
+                                customer_id=registered.customer.id,
+                                type="VISIT",
+                                channel="POS",
+                                occurred_at=now - timedelta(minutes=n),
+                            )
+                            for n in range(events)
+                        )
+                subject, twin = people
+                async with transaction(sessions) as session:
+                    begin = time.perf_counter()
+                    certificate = await destroy_subject(
+                        session,
+                        FieldCipher(session, keys),
+                        subject_id=subject,
+                        actor="bench",
+                        request_id=uuid.uuid4(),
+                    )
+                erase = time.perf_counter() - begin
+                async with transaction(sessions) as session:
+                    begin = time.perf_counter()
+                    await session.execute(
+                        text("DELETE FROM identity WHERE customer_id = :id"), {"id": twin.hex}
+                    )
+                    await session.execute(
+                        text(
+                            "UPDATE customer SET first_name_ct = NULL, last_name_ct = NULL,"
+                            " birth_date_ct = NULL, address_ct = NULL WHERE id = :id"
+                        ),
+                        {"id": twin.hex},
+                    )
+                bare = time.perf_counter() - begin
+                return {
+                    "events": events,
+                    "erase_ms": round(erase * 1000, 1),
+                    "bare_delete_ms": round(bare * 1000, 1),
+                    "ratio": round(erase / bare, 1),
+                    "certificate_items": len(certificate.items),
+                }
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(run())
+
+
 PARTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "fields": lambda args: bench_fields(args.fields, args.repeat),
+    "export": lambda args: bench_export(args.consents, args.formats.split(",")),
+    "erasure": lambda args: bench_erasure(args.events),
 }
 
 
@@ -163,6 +403,7 @@ def main() -> None:
     parser.add_argument("--consents", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--formats", default="csv,json,xlsx", help="Export formats to time.")
     args = parser.parse_args()
     report: dict[str, Any] = {}
     for part in args.parts.split(","):

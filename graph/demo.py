@@ -40,6 +40,7 @@ from graph.demo_activity import (
     build_votes,
     referral_rows,
 )
+from graph.demo_consent import seed_consents
 from graph.demo_data import CITIES
 from graph.demo_world import Person, World
 from graph.enums import CustomerStatus, EventType, ReferralStatus
@@ -345,6 +346,7 @@ async def seed_demo(
                 await seeder.customers()
                 first_purchase, bought = await seeder.events()
                 await seeder.influence(first_purchase, bought)
+                await seed_consents(session, seeder.sealer, world, seeder.insert)
     finally:
         await engine.dispose()
     return _summary(world, seeder.counts, time.perf_counter() - started)

@@ -1,5 +1,6 @@
 """Consent tables: versioned documents, the current consent per subject, purpose and channel,
-and the append-only history of every change with its evidence.
+the append-only history of every change with its evidence, and processing restrictions
+(blocking requested by the subject).
 
 Subjects are referenced by id only (privacy never imports a domain's tables). Evidence that is
 itself personal data (the IP address, the user agent) is stored as ciphertext under the
@@ -12,7 +13,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
@@ -43,7 +53,11 @@ class Consent(SQLModel, table=True):
     """The current state of one subject's consent for one purpose and channel."""
 
     __tablename__ = "consent"
-    __table_args__ = (UniqueConstraint("subject_id", "purpose", "channel"),)
+    __table_args__ = (
+        UniqueConstraint("subject_id", "purpose", "channel"),
+        # Audiences: everyone with a granted consent for one purpose and channel.
+        Index("ix_consent_audience", "purpose", "channel", "status", "subject_id"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     subject_id: uuid.UUID = Field(index=True)
@@ -89,3 +103,22 @@ class ConsentChange(SQLModel, table=True):
     ip_ct: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     user_agent_ct: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ProcessingRestriction(SQLModel, table=True):
+    """A block on processing a subject's data (152-FZ art. 20-21), requested by the subject
+    or set while a request is checked. While a row is not lifted, only storage continues:
+    `privacy.enforcement` refuses every purpose. Rows are kept after lifting, as history."""
+
+    __tablename__ = "processing_restriction"
+    __table_args__ = (Index("ix_processing_restriction_subject", "subject_id", "lifted_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    subject_id: uuid.UUID
+    # The data subject request that asked for it (no foreign key: requests live in a later
+    # migration and privacy areas stay independent).
+    request_id: uuid.UUID | None = Field(default=None, index=True)
+    restricted_at: datetime = Field(sa_type=UTCDateTime)
+    restricted_by: str = Field(sa_type=String(100))
+    lifted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lifted_by: str | None = Field(default=None, sa_type=String(100))

@@ -35,18 +35,15 @@ def ensure_can_read(info: Info, customer: Customer) -> None:
 
 
 def may_read_personal(info: Info, owner_id: uuid.UUID) -> bool:
-    """Whether the caller may see this customer's decrypted personal data; a staff read is
-    noted for the audit log."""
-    if is_self(info, owner_id):
-        return True
-    if info.context.principal.has(*PROFILE_READERS):
-        info.context.personal_reads.add(owner_id)
-        return True
-    return False
+    return info.context.principal.has(*PROFILE_READERS) or is_self(info, owner_id)
 
 
 def require_personal(info: Info, owner_id: uuid.UUID) -> None:
+    """Call before returning this customer's decrypted personal data: refuses a caller who may
+    not see it, and notes a staff read for the audit log (written before the response leaves)."""
     require(may_read_personal(info, owner_id), "your role may not read personal data")
+    if not is_self(info, owner_id):
+        info.context.personal_reads.add(owner_id)
 
 
 async def visible_customer(info: Info, customer_id: uuid.UUID) -> Customer | None:

@@ -84,6 +84,9 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("consent", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_consent_audience", ["purpose", "channel", "status", "subject_id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_consent_subject_id"), ["subject_id"], unique=False)
 
     op.create_table(
@@ -124,8 +127,32 @@ def upgrade() -> None:
             batch_op.f("ix_consent_change_subject_id"), ["subject_id"], unique=False
         )
 
+    op.create_table(
+        "processing_restriction",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("subject_id", sa.Uuid(), nullable=False),
+        sa.Column("request_id", sa.Uuid(), nullable=True),
+        sa.Column("restricted_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("restricted_by", sa.String(length=100), nullable=False),
+        sa.Column("lifted_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lifted_by", sa.String(length=100), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_processing_restriction")),
+    )
+    with op.batch_alter_table("processing_restriction", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_processing_restriction_request_id"), ["request_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_processing_restriction_subject", ["subject_id", "lifted_at"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("processing_restriction", schema=None) as batch_op:
+        batch_op.drop_index("ix_processing_restriction_subject")
+        batch_op.drop_index(batch_op.f("ix_processing_restriction_request_id"))
+
+    op.drop_table("processing_restriction")
     with op.batch_alter_table("consent_change", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consent_change_subject_id"))
         batch_op.drop_index(batch_op.f("ix_consent_change_occurred_at"))
@@ -134,6 +161,7 @@ def downgrade() -> None:
     op.drop_table("consent_change")
     with op.batch_alter_table("consent", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consent_subject_id"))
+        batch_op.drop_index("ix_consent_audience")
 
     op.drop_table("consent")
     with op.batch_alter_table("consent_document", schema=None) as batch_op:

@@ -52,13 +52,21 @@ async def test_a_late_notice_is_recorded_as_late_and_the_final_one_closes(sessio
     breach = await _record(sessions, provider)
     async with transaction(sessions) as session:
         await mark_notified(
-            session, provider, breach_id=breach.id, stage=NoticeStage.INITIAL,
-            actor="compliance:test", at=DETECTED + timedelta(hours=30),
+            session,
+            provider,
+            breach_id=breach.id,
+            stage=NoticeStage.INITIAL,
+            actor="compliance:test",
+            at=DETECTED + timedelta(hours=30),
         )
     async with transaction(sessions) as session:
         await mark_notified(
-            session, provider, breach_id=breach.id, stage=NoticeStage.FINAL,
-            actor="compliance:test", at=DETECTED + timedelta(hours=70),
+            session,
+            provider,
+            breach_id=breach.id,
+            stage=NoticeStage.FINAL,
+            actor="compliance:test",
+            at=DETECTED + timedelta(hours=70),
         )
     async with sessions() as session:
         assert await list_breaches(session, open_only=True, now=NOW) == []
@@ -91,7 +99,11 @@ async def test_a_second_notice_for_one_stage_is_refused(sessions, provider):
     with pytest.raises(DomainError) as error:
         async with transaction(sessions) as session:
             await mark_notified(
-                session, provider, breach_id=breach.id, stage=NoticeStage.INITIAL, actor="c",
+                session,
+                provider,
+                breach_id=breach.id,
+                stage=NoticeStage.INITIAL,
+                actor="c",
                 at=NOW + timedelta(hours=1),
             )
     assert error.value.code == "ALREADY_NOTIFIED"

@@ -115,7 +115,10 @@ async def test_reencrypt_moves_every_ciphertext_to_a_new_version_and_retires_the
     async with sessions() as session:
         place, blob = next(iter(old.items()))
         cipher = FieldCipher(session, provider)
-        assert await cipher.decrypt(table=place[0], column=place[1], row_id=place[2], blob=blob) is None
+        assert (
+            await cipher.decrypt(table=place[0], column=place[1], row_id=place[2], blob=blob)
+            is None
+        )
 
 
 async def test_an_interrupted_reencrypt_resumes_where_it_stopped(gql, sessions, provider):
@@ -130,7 +133,10 @@ async def test_an_interrupted_reencrypt_resumes_where_it_stopped(gql, sessions, 
         table, columns = rotation.ciphertext_tables()[0]
         changed, last = await rotation._rewrite_page(session, provider, table, columns, None, 1)
         job.table_name, job.after_id, job.rows_rewritten, job.pass_rows = (
-            table.name, last, changed, changed,
+            table.name,
+            last,
+            changed,
+            changed,
         )
 
     # when the command runs again

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from api.schema.events.types import EventNode, Purchase
     from api.schema.influence.types import Referral, Review, SocialProfile
     from api.schema.loyalty.types import LoyaltyAccount
+    from api.schema.privacy.consent import ConsentType
 
 N = TypeVar("N")
 
@@ -246,6 +247,16 @@ class Customer(Node):
         from api.schema.loyalty.types import loyalty_account
 
         return await loyalty_account(info, self.row.id)
+
+    @strawberry.field(
+        description="Current consents with their document versions (the customer and staff)."
+    )
+    async def consents(
+        self, info: Info
+    ) -> list[Annotated[ConsentType, strawberry.lazy("api.schema.privacy.consent")]]:
+        from api.schema.privacy.consent import customer_consents
+
+        return await customer_consents(info, self.row.id)
 
     @strawberry.field(description="True when the caller may read this customer's personal data.")
     def can_read_personal_data(self, info: Info) -> bool:
