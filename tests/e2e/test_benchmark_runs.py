@@ -68,3 +68,20 @@ def test_loyalty_benchmark_runs(tmp_path):
         assert scenario["ratio_p50"] > 0
     assert report["redeem"]["distinct_accounts"]["graphql"]["redemptions"] == 12
     assert report["ledger"]["verified"]
+
+
+def test_privacy_benchmark_runs(tmp_path):
+    script = SCRIPT.parent / "privacy.py"
+    args = ["--fields", "300", "--events", "30", "--consents", "500", "--repeat", "1"]
+    result = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["fields"]["rows"] == 300 and report["fields"]["ratio_write"] > 0
+    assert report["export"]["rows"] == 500 and report["export"]["xlsx_rows_per_s"] > 0
+    assert report["erasure"]["events"] == 30 and report["erasure"]["certificate_items"] > 0
