@@ -39,6 +39,7 @@ schema: install
 bench: install
 	$(BIN)/python benchmarks/graphql_profile.py
 	$(BIN)/python benchmarks/loyalty_bench.py
+	$(BIN)/python benchmarks/privacy_bench.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

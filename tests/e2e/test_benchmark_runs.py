@@ -71,7 +71,7 @@ def test_loyalty_benchmark_runs(tmp_path):
 
 
 def test_privacy_benchmark_runs(tmp_path):
-    script = SCRIPT.parent / "privacy.py"
+    script = SCRIPT.parent / "privacy_bench.py"
     args = ["--fields", "300", "--events", "30", "--consents", "500", "--repeat", "1"]
     result = subprocess.run(
         [sys.executable, str(script), *args],

@@ -1,11 +1,12 @@
-"""What privacy costs: field encryption, consent-audit exports, erasure.
+"""What privacy costs: field encryption, consent-audit exports, erasure. (Named `privacy_bench` so
+that, run as a script, it does not shadow the `privacy` package for the other benchmarks.)
 
 Prints JSON (stdout) and one summary line per part (stderr). Every figure that matters is a
 ratio against a baseline measured in the same run; absolute numbers depend on the machine.
 Nothing here asserts on timing.
 
-    .venv/bin/python benchmarks/privacy.py                       # all parts, full size
-    .venv/bin/python benchmarks/privacy.py --parts fields --fields 20000
+    .venv/bin/python benchmarks/privacy_bench.py                       # all parts, full size
+    .venv/bin/python benchmarks/privacy_bench.py --parts fields --fields 20000
 
 Parts
     fields   One identifier per row, `--fields` rows, SQLite file in a temp dir, one sqlite3
