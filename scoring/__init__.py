@@ -1,1 +1,1 @@
-"""Point-in-time features and model serving (not built yet: see issue 5)."""
+"""Point-in-time features, the influence score, model loading by alias, batch and online scoring."""
