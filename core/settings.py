@@ -23,9 +23,12 @@ class Settings:
     database_url: str
     keyring_path: Path
     mlflow_tracking_uri: str
+    mlflow_artifacts: Path
     exports_dir: Path
     env: Environment
     currency: str
+    # How often a serving process checks whether a champion alias moved (0: load once).
+    model_refresh_seconds: float = 60.0
     jwt_issuer: str = "loyalgraph"
 
     @property
@@ -45,6 +48,13 @@ class Settings:
                 f"LOYALGRAPH_ENV must be one of {[e.value for e in Environment]}, got {raw_env!r}"
             ) from None
         currency = env.get("LOYALGRAPH_CURRENCY", "RUB").upper()
+        raw_refresh = env.get("LOYALGRAPH_MODEL_REFRESH_SECONDS", "60")
+        try:
+            refresh = float(raw_refresh)
+        except ValueError:
+            refresh = -1.0
+        if not 0 <= refresh <= 86_400:
+            raise SettingsError("LOYALGRAPH_MODEL_REFRESH_SECONDS must be 0 to 86400 seconds")
         if len(currency) != 3 or not currency.isalpha():
             raise SettingsError("LOYALGRAPH_CURRENCY must be an ISO 4217 code such as RUB")
         return cls(
@@ -54,9 +64,13 @@ class Settings:
             mlflow_tracking_uri=env.get(
                 "LOYALGRAPH_MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"
             ),
+            mlflow_artifacts=Path(
+                env.get("LOYALGRAPH_MLFLOW_ARTIFACTS", str(home / "mlartifacts"))
+            ).resolve(),
             exports_dir=Path(env.get("LOYALGRAPH_EXPORTS_DIR", str(home / "exports"))),
             env=environment,
             currency=currency,
+            model_refresh_seconds=refresh,
         )
 
     def ensure_dirs(self) -> None:

@@ -1,1 +1,1 @@
-"""Training, evaluation and promotion in MLflow (not built yet: see issue 5)."""
+"""Training, evaluation against the classic baselines, MLflow logging and promotion."""
