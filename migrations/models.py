@@ -12,5 +12,6 @@ from privacy import (
     request_models,  # noqa: F401
 )
 from privacy import models as privacy_models  # noqa: F401
+from scoring import models as scoring_models  # noqa: F401
 
 __all__ = ["metadata"]
