@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +26,8 @@ from core.settings import Settings
 from graph import privacy_sources as graph_privacy
 from loyalty import privacy_sources as loyalty_privacy
 from privacy.keys import KeyProvider, LocalKeyring
+from scoring import privacy_sources as scoring_privacy
+from scoring.registry import Champions
 
 MAX_BODY_BYTES = 1_000_000
 log = logging.getLogger("loyalgraph.access")
@@ -103,15 +107,18 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
     loyalty.install()  # purchases from every channel earn points, merges move balances
     graph_privacy.install()  # subject requests reach every domain's personal data
     loyalty_privacy.install()
+    scoring_privacy.install()
     engine = create_engine(
         settings.database_url, pool_pre_ping=not settings.database_url.startswith("sqlite")
     )
     sessions = session_factory(engine)
+    champions = Champions(settings.mlflow_tracking_uri)
     view = GraphQLView(
         build_schema(production=settings.is_prod),
         settings=settings,
         sessions=sessions,
         provider=provider,
+        champions=champions,
     )
 
     async def healthz(_: Request) -> Response:
@@ -129,8 +136,18 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        await engine.dispose()
+        # The champions load in a worker thread, off the request path (and again whenever an
+        # alias moves); until then scores stay readable and online refreshes say so.
+        watcher = asyncio.create_task(
+            champions.watch(settings.model_refresh_seconds or None), name="champion-watcher"
+        )
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await engine.dispose()
 
     app = Starlette(
         routes=[
@@ -146,4 +163,5 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
     app.state.sessions = sessions
     app.state.settings = settings
     app.state.provider = provider
+    app.state.champions = champions
     return app

@@ -16,6 +16,7 @@ from api.schema.loaders import Loaders
 from core.settings import Settings
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
+from scoring.registry import Champions
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Context:
     # Subjects whose decrypted personal data staff read in this request: audited before the
     # response leaves (api/http.py).
     personal_reads: set[uuid.UUID] = field(default_factory=set)
+    # The champion models this process serves (loaded off the request path).
+    champions: Champions | None = None
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.session, self.cipher, self.settings.currency)

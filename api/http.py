@@ -32,6 +32,7 @@ from graph.models import Customer
 from privacy import audit
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
+from scoring.registry import Champions
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -53,8 +54,10 @@ class GraphQLView(GraphQL[Context, None]):
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
         provider: KeyProvider,
+        champions: Champions | None = None,
     ) -> None:
         super().__init__(schema, graphql_ide=None if settings.is_prod else "graphiql")
+        self.champions = champions
         self.settings = settings
         self.sessions = sessions
         self.provider = provider
@@ -118,6 +121,7 @@ class GraphQLView(GraphQL[Context, None]):
             principal=principal,
             cipher=cipher,
             cursors=self.cursors,
+            champions=self.champions,
         )
         if principal.customer_id is not None:
             # The token's own subject must be active: after a merge it is not, and its token

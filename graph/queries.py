@@ -107,6 +107,8 @@ class CustomerFilter:
     registered_channel: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    # Conditions on `customer.id` that other domains contribute (scores, for one).
+    extra: tuple[ColumnElement[bool], ...] = ()
 
 
 async def customers_page(
@@ -127,6 +129,8 @@ async def customers_page(
         query = query.where(col(Customer.created_at) >= filter.created_after)
     if filter.created_before is not None:
         query = query.where(col(Customer.created_at) < filter.created_before)
+    if filter.extra:
+        query = query.where(*filter.extra)
     if after is not None:
         at, last_id = after
         query = query.where(

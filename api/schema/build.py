@@ -40,6 +40,8 @@ from api.schema.loyalty.queries import LoyaltyQuery
 from api.schema.privacy.consent import ConsentMutation, ConsentQuery
 from api.schema.privacy.exports import ExportMutation, ExportQuery
 from api.schema.privacy.requests import RequestMutation, RequestQuery
+from api.schema.scoring.mutations import ScoringMutation
+from api.schema.scoring.queries import ScoringQuery
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -48,7 +50,7 @@ CACHE_SIZE = 256
 
 
 @strawberry.type
-class Query(CustomerQuery, LoyaltyQuery, ConsentQuery, RequestQuery, ExportQuery):
+class Query(CustomerQuery, LoyaltyQuery, ConsentQuery, RequestQuery, ExportQuery, ScoringQuery):
     pass
 
 
@@ -61,6 +63,7 @@ class Mutation(
     ConsentMutation,
     RequestMutation,
     ExportMutation,
+    ScoringMutation,
 ):
     pass
 

@@ -118,28 +118,45 @@ class CursorCodec:
         self._secret = secret
 
     def encode(self, kind: str, at: datetime, row_id: uuid.UUID) -> str:
-        body = json.dumps([kind, at.isoformat(), str(row_id)], separators=(",", ":")).encode()
+        return self.encode_parts(kind, at.isoformat(), str(row_id))
+
+    def decode(self, kind: str, cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+        parts = self.decode_parts(kind, cursor)
+        if parts is None:
+            return None
+        try:
+            at, row_id = parts
+            return datetime.fromisoformat(at), uuid.UUID(row_id)
+        except (ValueError, TypeError):
+            raise _invalid_cursor() from None
+
+    def encode_parts(self, kind: str, *parts: str) -> str:
+        """A cursor over any sort key (its parts as strings), signed like the others."""
+        body = json.dumps([kind, *parts], separators=(",", ":")).encode()
         tag = hmac.new(self._secret, body, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(tag + body).decode()
 
-    def decode(self, kind: str, cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    def decode_parts(self, kind: str, cursor: str | None) -> list[str] | None:
         if cursor is None:
             return None
-        invalid = api_error(ApiErrorCode.INVALID_CURSOR, "the cursor is invalid or was altered")
         try:
             raw = base64.urlsafe_b64decode(cursor.encode())
         except (ValueError, binascii.Error):
-            raise invalid from None
+            raise _invalid_cursor() from None
         tag, body = raw[:16], raw[16:]
         if not hmac.compare_digest(tag, hmac.new(self._secret, body, hashlib.sha256).digest()[:16]):
-            raise invalid
+            raise _invalid_cursor()
         try:
-            found_kind, at, row_id = json.loads(body)
-            if found_kind != kind:
-                raise invalid
-            return datetime.fromisoformat(at), uuid.UUID(row_id)
+            found_kind, *parts = json.loads(body)
         except (ValueError, TypeError):
-            raise invalid from None
+            raise _invalid_cursor() from None
+        if found_kind != kind or not all(isinstance(part, str) for part in parts):
+            raise _invalid_cursor()
+        return [str(part) for part in parts]
+
+
+def _invalid_cursor() -> GraphQLError:
+    return api_error(ApiErrorCode.INVALID_CURSOR, "the cursor is invalid or was altered")
 
 
 def require(condition: bool, message: str = "you are not allowed to do this") -> None:

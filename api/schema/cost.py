@@ -27,7 +27,7 @@ from api.schema.common import DEFAULT_PAGE
 
 MAX_COST = 50_000
 # Fields that return a page of DEFAULT_PAGE items when `first` is omitted.
-PAGED = frozenset({"events", "purchases", "customers", "reviews", "ledger"})
+PAGED = frozenset({"events", "purchases", "customers", "reviews", "ledger", "topInfluencers"})
 
 
 def _page(field: FieldNode, variables: dict[str, Any]) -> int:

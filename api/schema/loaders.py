@@ -15,6 +15,7 @@ from sqlmodel import SQLModel, col
 from strawberry.dataloader import DataLoader
 
 from api.schema.loyalty.loaders import LoyaltyLoaders
+from api.schema.scoring.loaders import ScoringLoaders
 from graph import queries
 from graph.customers import PROFILE_FIELDS, Profile, decrypt_profile
 from graph.models import (
@@ -88,6 +89,7 @@ class Loaders:
         self.profile = DataLoader[Customer, Profile](self._profiles, cache_key_fn=lambda c: c.id)
         self.row = DataLoader[tuple[type[SQLModel], uuid.UUID], SQLModel | None](self._rows)
         self.loyalty = LoyaltyLoaders(session)
+        self.scoring = ScoringLoaders(session)
 
     async def _rows(self, keys: list[tuple[type[SQLModel], uuid.UUID]]) -> list[SQLModel | None]:
         """Rows of any table by id (for `node`), one statement per table."""

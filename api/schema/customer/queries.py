@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import strawberry
+from sqlalchemy import ColumnElement
+from sqlmodel import col
 
 from api.auth import STAFF_ROLES, Role
 from api.context import Info
@@ -19,11 +21,13 @@ from api.schema.common import (
 from api.schema.customer.types import Customer
 from api.schema.node import Connection, Node, connection
 from api.schema.nodes import resolve_node
+from api.schema.scoring.enums import RiskBand, ValueSegment
 from api.schema.transaction import as_graphql_error
 from core.errors import DomainError
-from graph import queries
+from graph import models, queries
 from graph.customers import find_by_identifier
 from graph.enums import Channel, CustomerStatus, IdentityKind
+from scoring.queries import score_conditions
 
 
 @strawberry.input
@@ -32,6 +36,25 @@ class CustomerFilter:
     registered_channel: Channel | None = None
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
+    churn_risk_at_least: RiskBand | None = strawberry.field(
+        default=None, description="Only customers whose churn risk band is this or higher."
+    )
+    value_segment: ValueSegment | None = strawberry.field(
+        default=None, description="Only customers in this predicted-value segment."
+    )
+    influencer: bool | None = strawberry.field(
+        default=None, description="Only influencers (true) or only the others (false)."
+    )
+
+    def score_conditions(self) -> tuple[ColumnElement[bool], ...]:
+        return tuple(
+            score_conditions(
+                col(models.Customer.id),
+                churn_risk_at_least=self.churn_risk_at_least,
+                value_segment=self.value_segment,
+                influencer=self.influencer,
+            )
+        )
 
 
 @strawberry.type
@@ -91,6 +114,7 @@ class CustomerQuery:
                 registered_channel=f.registered_channel,
                 created_after=f.created_after,
                 created_before=f.created_before,
+                extra=f.score_conditions(),
             ),
         )
         page = rows[:size]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from api.schema.influence.types import Referral, Review, SocialProfile
     from api.schema.loyalty.types import LoyaltyAccount
     from api.schema.privacy.consent import ConsentType
+    from api.schema.scoring.types import CustomerScores, Influence
 
 N = TypeVar("N")
 
@@ -257,6 +258,27 @@ class Customer(Node):
         from api.schema.privacy.consent import customer_consents
 
         return await customer_consents(info, self.row.id)
+
+    @strawberry.field(
+        description="Churn and value scores of the champion models (staff only); null when "
+        "never scored, or when the customer may not be profiled (no consent, or blocked)."
+    )
+    async def scores(
+        self, info: Info
+    ) -> Annotated[CustomerScores, strawberry.lazy("api.schema.scoring.types")] | None:
+        from api.schema.scoring.types import scores_of
+
+        return await scores_of(info, self.row.id)
+
+    @strawberry.field(
+        description="Influence through referrals and reviews (staff only); null as for scores."
+    )
+    async def influence(
+        self, info: Info
+    ) -> Annotated[Influence, strawberry.lazy("api.schema.scoring.types")] | None:
+        from api.schema.scoring.types import influence_of
+
+        return await influence_of(info, self.row.id)
 
     @strawberry.field(description="True when the caller may read this customer's personal data.")
     def can_read_personal_data(self, info: Info) -> bool:

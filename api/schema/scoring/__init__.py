@@ -1,0 +1,1 @@
+"""GraphQL of scoring: Customer.scores and Customer.influence, topInfluencers, scoresRefresh."""
