@@ -27,6 +27,8 @@ from core.settings import Settings
 from migrations.runner import upgrade
 from privacy.keys import LocalKeyring
 
+pytest_plugins = ["tests.scoring_fixtures"]
+
 PG_URL = os.environ.get("LOYALGRAPH_TEST_DATABASE_URL")
 BACKENDS = (
     ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)] if PG_URL else ["sqlite"]
