@@ -64,6 +64,13 @@ would reach if CPU-bound, and moves less than `ratio_rps` when other processes s
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# This folder's scripts are named after what they measure (scoring.py): the repository root
+# goes first, so `import scoring` is the package; `import profile_data` still finds this folder.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import asyncio
 import contextlib
@@ -75,7 +82,6 @@ import random
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -83,7 +89,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import httpx

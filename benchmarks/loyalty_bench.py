@@ -60,6 +60,13 @@ wrote (the baseline writes rows the ledger's invariants accept), else the exit s
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# This folder's scripts are named after what they measure (scoring.py): the repository root
+# goes first, so `import scoring` is the package; `import profile_data` still finds this folder.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import asyncio
 import json
@@ -67,7 +74,6 @@ import os
 import platform
 import random
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -75,7 +81,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import metadata as packages
-from pathlib import Path
 from typing import Any
 
 import httpx

@@ -29,19 +29,24 @@ Parts
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# This folder's scripts are named after what they measure (scoring.py): the repository root
+# goes first, so `import scoring` is the package; `import profile_data` still finds this folder.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import asyncio
 import csv
 import json
 import random
 import sqlite3
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text

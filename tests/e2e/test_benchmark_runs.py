@@ -85,3 +85,33 @@ def test_privacy_benchmark_runs(tmp_path):
     assert report["fields"]["rows"] == 300 and report["fields"]["ratio_write"] > 0
     assert report["export"]["rows"] == 500 and report["export"]["xlsx_rows_per_s"] > 0
     assert report["erasure"]["events"] == 30 and report["erasure"]["certificate_items"] > 0
+
+
+def _bench(tmp_path, name, *args):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_scoring_benchmark_runs(tmp_path):
+    report = _bench(tmp_path, "scoring.py", "--quick")
+    batch = report["batch"]
+    assert batch["customers"] == 3000 and batch["scored"] > 0
+    assert batch["ratio_throughput"] > 0 and batch["bare"]["customers_per_s"] > 0
+    assert report["online"]["requests"] == 5 and report["online"]["ratio_p50"] > 0
+
+
+def test_model_quality_benchmark_runs(tmp_path):
+    report = _bench(tmp_path, "model_quality.py", "--quick")
+    (run,) = report["runs"]
+    for kind, primary in (("churn", "auc"), ("value", "normalised_gini")):
+        table = run[kind]["metrics"]
+        assert {"lightgbm", "lightgbm_no_influence", "lightgbm_no_classic", "rfm"} <= set(table)
+        assert all(0 < row[primary] <= 1 for row in table.values())
+        assert report["summary"][kind]["metric"] == primary
