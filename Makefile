@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install migrate seed schema bench clean
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_PORT ?= 5000
+
+.PHONY: run test lint install migrate seed schema bench mlflow-ui clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +26,8 @@ migrate: install
 
 run: migrate
 	$(BIN)/loyalgraph seed-demo --if-empty
+	$(BIN)/loyalgraph train all --if-no-champion
+	$(BIN)/loyalgraph score --all --if-unscored --if-champion
 	$(BIN)/loyalgraph serve --host $(HOST) --port $(PORT)
 
 lint: install
@@ -40,6 +45,18 @@ bench: install
 	$(BIN)/python benchmarks/graphql_profile.py
 	$(BIN)/python benchmarks/loyalty_bench.py
 	$(BIN)/python benchmarks/privacy_bench.py
+	$(BIN)/python benchmarks/model_quality.py
+	$(BIN)/python benchmarks/scoring.py
+
+# The MLflow UI from its own environment, at the MLflow version the service uses (the full
+# `mlflow` package cannot share the service's environment: see pyproject.toml).
+$(MLFLOW_VENV)/bin/mlflow: $(STAMP)
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet "mlflow==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("mlflow-skinny"))')"
+
+mlflow-ui: $(MLFLOW_VENV)/bin/mlflow
+	$(MLFLOW_VENV)/bin/mlflow server --host 127.0.0.1 --port $(MLFLOW_PORT) \
+		--backend-store-uri "$$($(BIN)/python -c 'from core.settings import Settings; print(Settings.from_env().mlflow_tracking_uri)')"
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MLFLOW_VENV) var .mypy_cache .pytest_cache .ruff_cache
