@@ -65,11 +65,14 @@ def load_version(tracking_uri: str, kind: ModelKind, version: str) -> ScoringMod
     from mlflow.models import Model
 
     name = kind.registered_name
-    version_info = client(tracking_uri).get_model_version(name, version)
-    uri = f"models:/{name}/{version}"
+    registry = client(tracking_uri)
+    version_info = registry.get_model_version(name, version)
+    # The artifacts' own location, resolved by our client: a `models:/` URI would be resolved
+    # through MLflow's global registry URI, whatever store this function was given.
+    source = registry.get_model_version_download_uri(name, version)
     with tempfile.TemporaryDirectory(prefix="loyalgraph-model-") as folder:
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri, tracking_uri=tracking_uri, registry_uri=tracking_uri, dst_path=folder
+            artifact_uri=source, tracking_uri=tracking_uri, dst_path=folder
         )
         booster = mlflow.lightgbm.load_model(local)  # read into memory: the copy can go
         metadata = Model.load(local).metadata

@@ -192,3 +192,18 @@ async def test_evaluate_gives_the_training_numbers_for_the_champion(
     assert table["metrics"]["bgnbd_gg"]["normalised_gini"] == pytest.approx(
         logged["bgnbd_gg_normalised_gini"]
     )
+
+
+def test_loading_by_alias_reads_the_store_it_is_given(seeded_settings, tmp_path, trained_store):
+    import mlflow
+
+    settings = with_champions(seeded_settings, trained_store, tmp_path)
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    mlflow.set_tracking_uri(elsewhere)  # what a previous run in this process may have left
+    mlflow.set_registry_uri(elsewhere)
+    try:
+        model = load_alias(settings.mlflow_tracking_uri, ModelKind.VALUE)
+    finally:
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    assert model.version == "1" and model.kind is ModelKind.VALUE
