@@ -40,7 +40,11 @@ class CustomerScore(SQLModel, table=True):
     """The latest score of one kind for one customer (the survivor after merges)."""
 
     __tablename__ = "customer_score"
-    __table_args__ = (Index("ix_customer_score_kind_band", "kind", "band"),)
+    __table_args__ = (
+        Index("ix_customer_score_kind_band", "kind", "band"),
+        # Ranking one fresh score against the stored ones (online refresh) is a range count.
+        Index("ix_customer_score_kind_score", "kind", "score"),
+    )
 
     customer_id: uuid.UUID = Field(
         sa_column=Column(ForeignKey("customer.id"), primary_key=True, nullable=False)

@@ -80,11 +80,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('customer_score', schema=None) as batch_op:
         batch_op.create_index('ix_customer_score_kind_band', ['kind', 'band'], unique=False)
+        batch_op.create_index('ix_customer_score_kind_score', ['kind', 'score'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('customer_score', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_score_kind_score')
         batch_op.drop_index('ix_customer_score_kind_band')
 
     op.drop_table('customer_score')
