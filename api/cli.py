@@ -14,7 +14,7 @@ from graphql import GraphQLError
 
 from api import cli_exports, cli_keys, cli_requests, cli_scoring
 from api.auth import Role, issue_token
-from api.cli_common import console, load_settings
+from api.cli_common import console, load_settings, parse_instant
 from api.schema.common import customer_uuid
 from core.db import UnsupportedDatabase
 from core.settings import Settings, SettingsError
@@ -239,18 +239,9 @@ def loyalty_load_program(
 
 
 def _instant(value: str | None) -> datetime:
-    from core.clock import as_utc, utcnow
+    from core.clock import utcnow
 
-    if value is None:
-        return utcnow()
-    try:
-        return as_utc(datetime.fromisoformat(value))
-    except ValueError:
-        console.print(
-            "[red]error:[/red] --at takes an ISO 8601 time such as 2026-01-31T03:00:00+03:00"
-            " (without a zone it is UTC)"
-        )
-        raise typer.Exit(2) from None
+    return utcnow() if value is None else parse_instant(value, "--at")
 
 
 @loyalty_app.command("run-scheduled")

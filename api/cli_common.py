@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
+import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,6 +17,21 @@ T = TypeVar("T")
 Sessions = async_sessionmaker[AsyncSession]
 
 console = Console(stderr=True)
+
+
+def parse_instant(value: str, option: str) -> datetime:
+    """An ISO 8601 date or time from the command line (no zone: UTC); a mistake is one line
+    naming the option, and exit status 2."""
+    from core.clock import as_utc
+
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        console.print(
+            f"[red]error:[/red] {option} takes an ISO 8601 date or time such as 2026-06-30 or "
+            "2026-06-30T03:00:00+03:00 (without a zone it is UTC)"
+        )
+        raise typer.Exit(2) from None
 
 
 def load_settings() -> Settings:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli_common import console, load_settings
+from api.cli_common import console, load_settings, parse_instant
 from privacy.calendar import MOSCOW, CalendarError, work_calendar
 from privacy.request_queries import MAX_DUE_WITHIN, DueRequest, due_requests
 
@@ -22,15 +22,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _instant(value: str | None) -> datetime:
-    from core.clock import as_utc, utcnow
+    from core.clock import utcnow
 
-    if value is None:
-        return utcnow()
-    try:
-        return as_utc(datetime.fromisoformat(value))
-    except ValueError:
-        console.print("[red]error:[/red] --at takes an ISO 8601 time (without a zone it is UTC)")
-        raise typer.Exit(2) from None
+    return utcnow() if value is None else parse_instant(value, "--at")
 
 
 def _row(item: DueRequest) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from api.cli_common import console, load_settings
+from api.cli_common import console, load_settings, parse_instant
 from api.schema.common import customer_uuid
 
 if TYPE_CHECKING:
@@ -43,19 +43,8 @@ def _kinds(choice: KindChoice) -> list[Any]:
 
 
 def parse_cutoff(value: str | None) -> datetime | None:
-    """An ISO 8601 date or time; a date means its midnight UTC, no zone means UTC."""
-    from core.clock import as_utc
-
-    if value is None:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(value))
-    except ValueError:
-        console.print(
-            "[red]error:[/red] --cutoff takes an ISO 8601 date or time such as 2026-06-30 "
-            "or 2026-06-30T00:00:00+03:00 (without a zone it is UTC)"
-        )
-        raise typer.Exit(2) from None
+    """A date means its midnight UTC, no zone means UTC; None: the default (now)."""
+    return None if value is None else parse_instant(value, "--cutoff")
 
 
 def _fail(error: Exception) -> typer.Exit:

@@ -48,6 +48,7 @@ from typing import Any
 from ml.baselines import evaluate_baselines
 from ml.fitting import PRIMARY_METRIC, evaluate, feature_list, fit
 from ml.training import Prepared, TrainRequest, prepare
+from scoring.classic import fit_classic
 from scoring.kinds import ModelKind
 
 VARIANTS = {
@@ -99,7 +100,11 @@ def _table(prepared: Prepared) -> dict[str, dict[str, float]]:
     for name, options in VARIANTS.items():
         fitted = fit(kind, data, features=feature_list(**options))
         rows[name] = evaluate(fitted.model, data.holdout)
-    rows.update(evaluate_baselines(data.holdout, data.plan.horizon_days, kind))
+    rows.update(
+        evaluate_baselines(
+            data.holdout, data.plan.horizon_days, kind, fit_classic(data.holdout.features)
+        )
+    )
     return rows
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from ml.datasets import Window
 from ml.metrics import churn_metrics, value_metrics
 from scoring import btyd
-from scoring.classic import ClassicParams, average_value, fit_classic, summary
+from scoring.classic import ClassicParams, average_value, summary
 from scoring.history import Floats
 from scoring.kinds import ModelKind
 
@@ -65,12 +65,12 @@ def btyd_value(params: ClassicParams, item: Window, horizon_days: int) -> Floats
 
 
 def evaluate_baselines(
-    holdout: Window, horizon_days: int, kind: ModelKind
+    holdout: Window, horizon_days: int, kind: ModelKind, fit: ClassicParams | None
 ) -> dict[str, dict[str, float]]:
     """The baselines of `kind` on the holdout rows, keyed by baseline name then metric.
     BG/NBD (+ Gamma-Gamma) is fitted on the holdout customers' histories before its cutoff;
-    when the data cannot support the fit it is left out of the table (and of the comparison)."""
-    fit = fit_classic(holdout.features)
+    (`fit_classic(holdout.features)`); when the data cannot support the fit (`fit` None) it is
+    left out of the table and of the comparison."""
     code = rfm_code(holdout.features)
     if kind is ModelKind.CHURN:
         table = {"rfm": churn_metrics(holdout.churned, -code, probabilities=False)}

@@ -13,7 +13,7 @@ from ml.baselines import evaluate_baselines
 from ml.datasets import MIN_ROWS, window
 from ml.fitting import evaluate
 from ml.training import permitted_mask
-from scoring.classic import DERIVED_FEATURES
+from scoring.classic import DERIVED_FEATURES, fit_classic
 from scoring.errors import ScoringErrorCode, scoring_error
 from scoring.history import load_history
 from scoring.kinds import ModelKind
@@ -52,7 +52,7 @@ async def evaluate_alias(
             f"{model.name} v{model.version} needs features this code does not compute",
             "alias",
         )
-    baselines = evaluate_baselines(holdout, horizon_days, kind)
+    baselines = evaluate_baselines(holdout, horizon_days, kind, fit_classic(holdout.features))
     return {
         "model": model.name,
         "version": model.version,

@@ -20,7 +20,7 @@ from ml import plots
 from ml.baselines import btyd_churn, btyd_value, rfm_code
 from ml.fitting import Fitted
 from ml.training import Evaluation, Prepared
-from scoring.classic import DERIVED_FEATURES, fit_classic
+from scoring.classic import DERIVED_FEATURES
 from scoring.errors import ScoringError
 from scoring.features import DESCRIPTIONS, FEATURE_VERSION, FEATURES
 from scoring.kinds import CHAMPION, ModelKind
@@ -98,11 +98,11 @@ def _metrics(evaluation: Evaluation, fitted: Fitted) -> dict[str, float]:
     return {key: value for key, value in out.items() if np.isfinite(value)}
 
 
-def _figures(prepared: Prepared, fitted: Fitted) -> None:
+def _figures(prepared: Prepared, fitted: Fitted, evaluation: Evaluation) -> None:
     kind, holdout = prepared.request.kind, prepared.data.holdout
     model = fitted.model
     predicted = model.predict(holdout.features)
-    fit = fit_classic(holdout.features)
+    fit = evaluation.baseline_fit
     horizon = prepared.request.horizon_days
     code = rfm_code(holdout.features)
     figures = {"feature_importance.png": plots.importance(model)}
@@ -169,7 +169,7 @@ def log_training(
         mlflow.set_tags(
             {"loyalgraph.kind": kind.value, "loyalgraph.decision": json.dumps(decision)}
         )
-        _figures(prepared, fitted)
+        _figures(prepared, fitted, evaluation)
         # The input example is the holdout's column medians, not a customer's row: MLflow
         # artifacts are outside the reach of erasure.
         frame = model.frame(prepared.data.holdout.features)[list(model.features)]

@@ -29,7 +29,7 @@ from ml.datasets import (
 from ml.fitting import MAX_ROUNDS, PRIMARY_METRIC, Fitted, evaluate, feature_list, fit
 from privacy.enforcement import allowed_subjects
 from privacy.purposes import Purpose
-from scoring.classic import DERIVED_FEATURES
+from scoring.classic import DERIVED_FEATURES, ClassicParams, fit_classic
 from scoring.history import History, load_history
 from scoring.kinds import DEFAULT_HORIZON_DAYS, ModelKind
 from scoring.model import ScoringModel
@@ -108,6 +108,7 @@ class Evaluation:
     champion: dict[str, float] | None
     champion_version: str | None
     decision: Decision
+    baseline_fit: ClassicParams | None = None  # BG/NBD + Gamma-Gamma fitted on the holdout
 
     def table(self) -> dict[str, dict[str, float]]:
         rows = {"lightgbm": self.model, **self.baselines}
@@ -155,7 +156,8 @@ def compare(prepared: Prepared, fitted: Fitted, champion: ScoringModel | None) -
     """The candidate, the champion and the baselines, all on the same holdout rows."""
     kind, holdout = prepared.request.kind, prepared.data.holdout
     metrics = evaluate(fitted.model, holdout)
-    relevant = evaluate_baselines(holdout, prepared.request.horizon_days, kind)
+    classic = fit_classic(holdout.features)
+    relevant = evaluate_baselines(holdout, prepared.request.horizon_days, kind, classic)
     champion_metrics: dict[str, float] | None = None
     incomparable: str | None = None
     if champion is not None:
@@ -181,6 +183,7 @@ def compare(prepared: Prepared, fitted: Fitted, champion: ScoringModel | None) -
         champion=champion_metrics,
         champion_version=None if champion is None else champion.version,
         decision=decision,
+        baseline_fit=classic,
     )
 
 
