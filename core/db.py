@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -160,6 +161,20 @@ async def begin_write(session: AsyncSession) -> None:
     # the write lock: a unit of work must decide on what the database holds now.
     session.expire_all()
     await session.connection(execution_options={WRITE_INTENT: True})
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for an advisory lock named `name`."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), signed=True)
+
+
+async def take_turns(session: AsyncSession, name: str) -> None:
+    """Writers that call this with the same name run one after the other until their
+    transactions end. PostgreSQL: a transaction-scoped advisory lock (the second writer waits,
+    then sees what the first committed). SQLite: nothing to do, a writing transaction there
+    already holds the database's one write lock (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(lock_key(name))))
 
 
 @asynccontextmanager

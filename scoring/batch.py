@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.clock import utcnow
+from core.db import take_turns
 from graph.enums import CustomerStatus
 from graph.models import Customer
 from privacy.enforcement import allowed_subjects, permitted
@@ -299,7 +300,10 @@ async def store_scores(
     session: AsyncSession, scores: ScoreSet, *, actor: str, now: datetime | None = None
 ) -> ScoringRun:
     """Write a computed set (flush only): replace the rows it covers, drop what is no longer
-    permitted. Consent is checked again here, inside the writing transaction."""
+    permitted. Consent is checked again here, inside the writing transaction. Two runs that
+    store at once take turns: the second replaces what the first wrote (without the turn, on
+    PostgreSQL the second would insert next to rows its delete never saw)."""
+    await take_turns(session, "scoring.store")
     now = now or utcnow()
     subjects = {row["customer_id"] for row in [*scores.scores, *scores.influence]}
     allowed = await allowed_subjects(session, subjects, purpose=Purpose.PROFILING)

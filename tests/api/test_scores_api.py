@@ -4,6 +4,7 @@ customer online with the champions the process loaded."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlmodel import col
 from starlette.applications import Starlette
 
@@ -347,3 +348,43 @@ async def test_access_package_lists_scores_and_destruction_deletes_them(scored):
     erased = {item["table"]: item for item in certificate.items}
     assert erased["customer_score"]["rowsDeleted"] == 2
     assert erased["customer_influence"]["rowsDeleted"] == 1
+
+
+async def _someone_waits_for_a_lock(scored: Scored) -> None:
+    """Until another connection waits on a lock (PostgreSQL), or a moment (SQLite, where the
+    second writer waits inside BEGIN IMMEDIATE and nothing shows it)."""
+    if scored.settings.database_url.startswith("sqlite"):
+        await asyncio.sleep(0.3)
+        return
+    for _ in range(600):
+        async with scored.sessions() as session:
+            waiting = await session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the second run never waited for the first")
+
+
+async def test_two_runs_that_store_at_once_take_turns(scored):
+    stored = len(scored.scores.scores)
+    second_started = asyncio.Event()
+
+    async def second() -> ScoringRun:
+        second_started.set()  # SQLite: the transaction below waits for the write lock
+        async with transaction(scored.sessions) as session:
+            return await store_scores(session, scored.scores, actor="test:second")
+
+    async with transaction(scored.sessions) as session:
+        first = await store_scores(session, scored.scores, actor="test:first")
+        # The first run holds its transaction open while the second one tries to store.
+        task = asyncio.create_task(second())
+        await second_started.wait()
+        await _someone_waits_for_a_lock(scored)
+    later = await task
+    assert first.scored == later.scored > 0
+    async with scored.sessions() as session:
+        rows = await session.scalar(select(func.count()).select_from(CustomerScore))
+        runs = await session.scalar(
+            select(func.count()).where(col(ScoringRun.actor).like("test:%"))
+        )
+    assert rows == stored and runs == 2
