@@ -13,6 +13,7 @@ their referees bring from the referees' stored scores.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -130,14 +131,15 @@ async def compute_scores(
         not_permitted=int((active & ~permitted).sum()),
         not_scorable=int((active & permitted & ~scorable).sum()) + int((targets & ~active).sum()),
     )
-    features = compute_features(history, cutoff)
+    # The arithmetic runs in a worker thread: a server scoring online keeps its event loop free.
+    features = await asyncio.to_thread(compute_features, history, cutoff)
     rows = np.flatnonzero(scorable)
     predicted_value = np.zeros(history.size)
     for kind in ModelKind:
         model = models.of(kind)
         if model is None or rows.size == 0:
             continue
-        explained = model.explain(features.iloc[rows], top=TOP_REASONS)
+        explained = await asyncio.to_thread(model.explain, features.iloc[rows], top=TOP_REASONS)
         values = explained.predictions
         if kind is ModelKind.VALUE:
             predicted_value[rows] = values
