@@ -50,6 +50,7 @@ from graph.models import (
     Customer,
     Event,
     EventLine,
+    FollowerCount,
     Identity,
     Referral,
     Review,
@@ -112,10 +113,14 @@ class _Sealer:
         return blind_index(self.secret, kind=kind, value=value)
 
 
+Rows = list[dict[str, Any]]
+
+
 def customer_rows(
-    sealer: _Sealer, person: Person, start: datetime
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The customer row, its identities and its social profiles, personal data sealed."""
+    sealer: _Sealer, person: Person, start: datetime, end: datetime
+) -> tuple[dict[str, Any], Rows, Rows, Rows]:
+    """The customer row, its identities, its social profiles and their follower counts over
+    time, personal data sealed."""
     cid, at, owner = person.customer_id, person.registered_at, person.index
     birth = person.birth_date.isoformat() if person.birth_date else None
     customer = {
@@ -148,12 +153,15 @@ def customer_rows(
                 "last_seen": at,
             }
         )
-    socials: list[dict[str, Any]] = []
+    socials: Rows = []
+    counts: Rows = []
     for social in person.socials:
         handle = normalise_handle(social.handle)
         profile_id = uuid.uuid4()
         day = timedelta(days=social.linked_day, hours=12)
         linked = max(at + timedelta(hours=1), start + day)
+        observed = follower_counts(profile_id, social.followers, linked, end)
+        counts.extend(observed)
         socials.append(
             {
                 "id": profile_id,
@@ -163,10 +171,32 @@ def customer_rows(
                 "handle_ct": sealer.seal(owner, "social_profile", "handle_ct", profile_id, handle),
                 "followers": social.followers,
                 "linked_at": linked,
-                "updated_at": linked,
+                "updated_at": observed[-1]["observed_at"],
             }
         )
-    return customer, identities, socials
+    return customer, identities, socials, counts
+
+
+def follower_counts(profile_id: uuid.UUID, followers: int, linked: datetime, end: datetime) -> Rows:
+    """Quarterly counts from the link on, growing from 60% of today's count to all of it at
+    `end`: an audience grows, and a feature at a past cutoff must see the one it had then."""
+    if linked >= end:
+        return [{"id": uuid.uuid4(), "profile_id": profile_id, "followers": followers,
+                 "observed_at": linked}]  # fmt: skip
+    moments, quarter = [linked], timedelta(days=91)
+    while moments[-1] + quarter < end:
+        moments.append(moments[-1] + quarter)
+    moments.append(end)
+    span = (end - linked).total_seconds()
+    return [
+        {
+            "id": uuid.uuid4(),
+            "profile_id": profile_id,
+            "followers": round(followers * (0.6 + 0.4 * (moment - linked).total_seconds() / span)),
+            "observed_at": moment,
+        }
+        for moment in moments
+    ]
 
 
 class _Seeder:
@@ -209,17 +239,21 @@ class _Seeder:
         people, day_zero = self.world.people, self.world.calendar.start
         task = self.progress.add_task("customers and identities", total=len(people))
         for start in range(0, len(people), CHUNK):
-            keys, customers, identities, socials = [], [], [], []
+            keys, customers, identities, socials, counts = [], [], [], [], []
             for person in people[start : start + CHUNK]:
                 keys.append(self.sealer.key_row(person))
-                customer, held, linked = customer_rows(self.sealer, person, day_zero)
+                customer, held, linked, observed = customer_rows(
+                    self.sealer, person, day_zero, self.world.calendar.anchor
+                )
                 customers.append(customer)
                 identities.extend(held)
                 socials.extend(linked)
+                counts.extend(observed)
             await self.insert(DataKey, keys)
             await self.insert(Customer, customers)
             await self.insert(Identity, identities)
             await self.insert(SocialProfile, socials)
+            await self.insert(FollowerCount, counts)
             self.progress.advance(task, len(customers))
 
     async def events(self) -> tuple[dict[int, datetime], dict[int, list[Bought]]]:

@@ -16,7 +16,7 @@ from graph import hooks
 from graph.customers import get_active_customer, get_customer, owner_of
 from graph.enums import ReferralStatus, SocialPlatform
 from graph.errors import GraphErrorCode, graph_error
-from graph.models import Customer, Referral, Review, ReviewVote, SocialProfile
+from graph.models import Customer, FollowerCount, Referral, Review, ReviewVote, SocialProfile
 from privacy.fields import FieldCipher
 
 MAX_REVIEW_TEXT = 5000
@@ -212,8 +212,11 @@ async def link_social_profile(
                 "this profile is linked to someone else",
                 "handle",
             )
+        changed = profile.followers != followers
         profile.followers = followers
         profile.updated_at = now
+        if changed:
+            session.add(FollowerCount(profile_id=profile.id, followers=followers, observed_at=now))
     else:
         profile = SocialProfile(
             customer_id=customer.id,
@@ -231,5 +234,7 @@ async def link_social_profile(
             value=normalised,
         )
         session.add(profile)
+        await session.flush()  # the count refers to the profile: the profile goes in first
+        session.add(FollowerCount(profile_id=profile.id, followers=followers, observed_at=now))
     await session.flush()
     return profile

@@ -179,9 +179,22 @@ class SocialProfile(SQLModel, table=True):
     platform: str = Field(sa_type=String(16))
     handle_index: str = Field(sa_type=String(64))
     handle_ct: bytes | None = _ct()
-    followers: int = Field(default=0)
+    followers: int = Field(default=0)  # the latest count; its history is FollowerCount
     linked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class FollowerCount(SQLModel, table=True):
+    """A profile's follower count as observed at a moment (each link and refresh adds one), so
+    that a feature at a past cutoff reads the count known then, not today's."""
+
+    __tablename__ = "follower_count"
+    __table_args__ = (Index("ix_follower_count_profile_time", "profile_id", "observed_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    profile_id: uuid.UUID = _fk("social_profile.id", index=False)
+    followers: int = Field(default=0)
+    observed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class MergeRecord(SQLModel, table=True):

@@ -37,6 +37,7 @@ from graph.models import (
     Customer,
     Event,
     EventLine,
+    FollowerCount,
     Identity,
     MergeRecord,
     Referral,
@@ -374,6 +375,16 @@ class GraphSource:
             .all()
         )
         await cipher.preload(row.handle_ct for row in rows)
+        history: dict[uuid.UUID, list[dict[str, Any]]] = {row.id: [] for row in rows}
+        counts = await session.execute(
+            select(FollowerCount)
+            .where(col(FollowerCount.profile_id).in_(list(history)))
+            .order_by(col(FollowerCount.observed_at), col(FollowerCount.id))
+        )
+        for count in counts.scalars():
+            history[count.profile_id].append(
+                {"followers": count.followers, "observedAt": _iso(count.observed_at)}
+            )
         records = [
             {
                 "platform": row.platform,
@@ -381,6 +392,7 @@ class GraphSource:
                     table="social_profile", column="handle_ct", row_id=row.id, blob=row.handle_ct
                 ),
                 "followers": row.followers,
+                "followerHistory": history[row.id],
                 "linkedAt": _iso(row.linked_at),
                 "updatedAt": _iso(row.updated_at),
             }
@@ -483,6 +495,16 @@ class GraphSource:
             ErasedItem(
                 "identity",
                 rows_deleted=await _delete(session, Identity, col(Identity.customer_id).in_(ids)),
+            ),
+            ErasedItem(
+                "follower_count",
+                rows_deleted=await _delete(
+                    session,
+                    FollowerCount,
+                    col(FollowerCount.profile_id).in_(
+                        select(col(SocialProfile.id)).where(col(SocialProfile.customer_id).in_(ids))
+                    ),
+                ),
             ),
             ErasedItem(
                 "social_profile",

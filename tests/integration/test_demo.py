@@ -28,6 +28,7 @@ from graph.models import (
     Customer,
     Event,
     EventLine,
+    FollowerCount,
     Identity,
     Referral,
     Review,
@@ -44,7 +45,10 @@ PEOPLE = 200
 TYPO_DOMAINS = {typo for typos in EMAIL_TYPOS.values() for typo in typos}
 SEED = 7
 ANCHOR = datetime(2025, 6, 1, tzinfo=UTC)
-TABLES = (ReviewVote, Review, Referral, SocialProfile, EventLine, Event, Identity, DataKey)
+TABLES = (
+    ReviewVote, Review, Referral, FollowerCount, SocialProfile, EventLine, Event, Identity, DataKey,
+)  # fmt: skip
+CHILDREN = 6  # the tables before Event: rows that refer to events or to nothing
 
 
 def _console() -> Console:
@@ -100,20 +104,26 @@ async def _shape(session: AsyncSession) -> dict[str, Any]:
     referrals = await session.execute(
         select(Referral.code, Referral.status, Referral.created_at, Referral.converted_at)
     )
+    followers = await session.execute(
+        select(SocialProfile.handle_index, FollowerCount.followers, FollowerCount.observed_at).join(
+            SocialProfile, col(SocialProfile.id) == col(FollowerCount.profile_id)
+        )
+    )
     return {
         "counts": counts,
         "events": sorted(map(tuple, events.all()), key=repr),
         "identities": sorted(map(tuple, identities.all())),
         "social": sorted(map(tuple, social.all())),
         "referrals": sorted(map(tuple, referrals.all()), key=repr),
+        "followers": sorted(map(tuple, followers.all()), key=repr),
     }
 
 
 async def _wipe(session: AsyncSession) -> None:
-    for model in TABLES[:5]:
+    for model in TABLES[:CHILDREN]:
         await session.execute(delete(model))
     await session.execute(delete(Event).where(col(Event.purchase_id).is_not(None)))
-    for model in (*TABLES[5:], Customer, Store):
+    for model in (*TABLES[CHILDREN:], Customer, Store):
         await session.execute(delete(model))
     await session.commit()
 
@@ -136,6 +146,12 @@ async def test_same_seed_gives_the_same_retailer(settings, provider):
     assert counts["Event"] > PEOPLE * 5
     assert counts["Review"] > 0 and counts["ReviewVote"] > 0 and counts["Referral"] > 0
     assert f"{PEOPLE} people" in summary
+    # Follower counts grow over time, and the last one observed is the profile's count.
+    assert counts["FollowerCount"] > counts["SocialProfile"] > 0
+    latest: dict[str, int] = {}
+    for handle, followers, _ in sorted(first["followers"], key=lambda row: row[2]):
+        latest[handle] = followers
+    assert latest == {handle: followers for _, handle, followers in first["social"]}
 
 
 async def test_seeded_data_is_consistent_and_readable_through_the_services(settings, provider):
