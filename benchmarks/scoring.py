@@ -128,9 +128,7 @@ async def online(
     from core.settings import Settings
     from graph.demo import seed_demo
     from migrations.runner import upgrade
-    from privacy.enforcement import allowed_subjects
     from privacy.keys import LocalKeyring
-    from privacy.purposes import Purpose
     from scoring.batch import Models, compute_scores
     from scoring.history import load_history
 
@@ -148,9 +146,8 @@ async def online(
         try:
             async with session_factory(engine)() as session:
                 history = await load_history(session, until=END, currency=settings.currency)
-                allowed = await allowed_subjects(session, history.owners, purpose=Purpose.PROFILING)
-                buyers = np.flatnonzero(eligible(history, END))
-                chosen = [history.owners[i] for i in buyers if history.owners[i] in allowed]
+                buyers = np.flatnonzero(eligible(history, END) & history.profiled)
+                chosen = [history.owners[i] for i in buyers]
                 chosen = chosen[:requests]
                 frame = compute_features(history, END)
                 ours_ms, bare_ms = [], []

@@ -92,12 +92,15 @@ def synthetic_history(customers: int, *, end: datetime, seed: int = 0) -> Histor
     first_buy = np.full(n, np.nan)
     np.fmin.at(first_buy, ev_cid[bought], ev_at[bought])
     social = np.flatnonzero(rng.random(n) < 0.15)
+    linked = registered[social] + rng.uniform(0, 30, social.size)
+    by_time = np.argsort(linked, kind="stable")  # one count per profile, when it was linked
     return History(
         owners=[uuid.UUID(int=int(k) + 1) for k in range(n)],
         until=stop,
         currency="RUB",
         registered_at=registered,
         status=np.full(n, STATUSES.index(CustomerStatus.ACTIVE), dtype=np.int64),
+        profiled=np.ones(n, dtype=np.bool_),
         ev_cid=ev_cid,
         ev_type=ev_type,
         ev_channel=ev_channel,
@@ -117,8 +120,10 @@ def synthetic_history(customers: int, *, end: datetime, seed: int = 0) -> Histor
         ref_registered_at=registered[referees],
         ref_converted_at=first_buy[referees],
         so_cid=social.astype(np.int64),
-        so_followers=np.floor(rng.lognormal(4.8, 1.1, social.size)),
-        so_linked_at=registered[social] + rng.uniform(0, 30, social.size),
+        so_linked_at=linked,
+        fc_profile=np.arange(social.size, dtype=np.int64)[by_time],
+        fc_followers=np.floor(rng.lognormal(4.8, 1.1, social.size))[by_time],
+        fc_at=linked[by_time],
         le_cid=le_cid.astype(np.int64),
         le_kind=le_kind,
         le_points=le_points,

@@ -12,7 +12,6 @@ from core.settings import Settings
 from ml.baselines import evaluate_baselines
 from ml.datasets import MIN_ROWS, window
 from ml.fitting import evaluate
-from ml.training import permitted_mask
 from scoring.classic import DERIVED_FEATURES, fit_classic
 from scoring.errors import ScoringErrorCode, scoring_error
 from scoring.history import load_history
@@ -36,7 +35,7 @@ async def evaluate_alias(
     end = resolve_cutoff(cutoff)
     model = load_alias(settings.mlflow_tracking_uri, kind, alias)
     history = await load_history(session, until=end, currency=settings.currency)
-    allowed = await permitted_mask(session, history)
+    allowed = history.profiled
     start = end - timedelta(days=horizon_days)
     holdout = window(history, start, horizon_days, allowed)
     if holdout.rows < MIN_ROWS:

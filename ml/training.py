@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ml.baselines import evaluate_baselines
@@ -27,8 +26,6 @@ from ml.datasets import (
     plan_cutoffs,
 )
 from ml.fitting import MAX_ROUNDS, PRIMARY_METRIC, Fitted, evaluate, feature_list, fit
-from privacy.enforcement import allowed_subjects
-from privacy.purposes import Purpose
 from scoring.classic import DERIVED_FEATURES, ClassicParams, fit_classic
 from scoring.history import History, load_history
 from scoring.kinds import DEFAULT_HORIZON_DAYS, ModelKind
@@ -71,19 +68,13 @@ class Prepared:
         return self.data.plan
 
 
-async def permitted_mask(session: AsyncSession, history: History) -> np.ndarray:
-    """Owners whose data may be processed for profiling now (consent, no restriction)."""
-    allowed = await allowed_subjects(session, history.owners, purpose=Purpose.PROFILING)
-    return np.fromiter((owner in allowed for owner in history.owners), dtype=np.bool_)
-
-
 async def prepare(
     session: AsyncSession, *, request: TrainRequest, currency: str, now: datetime | None = None
 ) -> Prepared:
     """Validate, load the history before the cutoff and build the windows (no MLflow yet)."""
     cutoff = validate(request, now)
     history = await load_history(session, until=cutoff, currency=currency)
-    allowed = await permitted_mask(session, history)
+    allowed = history.profiled
     plan = plan_cutoffs(
         cutoff,
         request.horizon_days,

@@ -113,10 +113,7 @@ async def compute_scores(
         raise scoring_error(ScoringErrorCode.MODEL_NOT_AVAILABLE, "no model to score with")
     history = await load_history(session, until=cutoff, currency=currency, owners=owners)
     targets = _targets(history, owners)
-    allowed = await allowed_subjects(
-        session, [history.owners[i] for i in np.flatnonzero(targets)], purpose=Purpose.PROFILING
-    )
-    permitted = np.fromiter((owner in allowed for owner in history.owners), dtype=np.bool_)
+    permitted = history.profiled
     active = (
         targets
         & (history.status == STATUSES.index(CustomerStatus.ACTIVE))

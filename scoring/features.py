@@ -7,8 +7,8 @@ on their reviews, and the purchases of the people they referred. The global infl
 (`scoring.influence`) is a product of the batch, not a feature, so one customer can be scored
 alone with the very numbers the batch would give them.
 
-Known approximation: social follower counts are the latest ones recorded (the graph keeps no
-history of them); a profile counts from the day it was linked.
+Social follower counts are the ones last observed before the cutoff (`graph.models.FollowerCount`
+keeps every observation); a profile counts from the day it was linked.
 """
 
 from __future__ import annotations
@@ -23,9 +23,19 @@ import pandas as pd
 from core.clock import as_utc
 from graph.enums import CampaignAction, Channel, CustomerStatus, EventType
 from scoring.classic import DERIVED_DESCRIPTIONS
-from scoring.history import ACTIONS, CHANNELS, EVENT_TYPES, STATUSES, Bools, Floats, History, days
+from scoring.history import (
+    ACTIONS,
+    CHANNELS,
+    EVENT_TYPES,
+    STATUSES,
+    Bools,
+    Floats,
+    History,
+    days,
+    joined_referrals,
+)
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: follower counts as observed before the cutoff
 EARNING = ("EARN", "BONUS", "REFERRAL")
 SPENDING = ("REDEEM", "RESERVE", "RELEASE", "REFUND")  # signed: payments and what came back
 
@@ -261,7 +271,7 @@ def _influence(
     out["helpful_votes"] = n.count(author, voted & h.vote_helpful)
     out["review_voters"] = _distinct_pairs(author[voted], h.vote_voter[voted], h.size)
     out["referrals_made"] = n.count(h.ref_referrer, h.ref_created_at < c)
-    joined = (h.ref_referee >= 0) & (h.ref_registered_at < c) & (h.ref_referrer != h.ref_referee)
+    joined = joined_referrals(h, c)
     out["referrals_converted"] = n.count(h.ref_referrer, joined & (h.ref_converted_at < c))
     referees = h.ref_referee[joined]
     direct = np.bincount(
@@ -272,8 +282,18 @@ def _influence(
         h.ref_referrer[joined], weights=direct[referees], minlength=h.size
     ).astype(np.float64)
     linked = h.so_linked_at < c
-    out["social_followers"] = n.total(h.so_cid, linked, h.so_followers)
+    out["social_followers"] = n.total(h.so_cid, linked, latest_followers(h, c))
     out["social_profiles"] = n.count(h.so_cid, linked)
+
+
+def latest_followers(h: History, c: float) -> Floats:
+    """Per social profile, the follower count last observed before `c` (0 before any)."""
+    count = np.zeros(h.so_cid.size)
+    seen = np.flatnonzero(h.fc_at < c)
+    # Observations are in time order, so a profile's last one is its first from the end.
+    profiles, last_from_end = np.unique(h.fc_profile[seen][::-1], return_index=True)
+    count[profiles] = h.fc_followers[seen[::-1][last_from_end]]
+    return count
 
 
 def _distinct_pairs(owner: np.ndarray, other: np.ndarray, size: int) -> Floats:

@@ -8,6 +8,11 @@ rows adds the same numbers in the same order whether the whole base or one custo
 
 `load_history(owners=...)` loads only what the features of those owners read: their own rows,
 votes on their reviews, and the purchases of the people they referred (two levels down).
+
+Every load also says, per owner, whether their data may be processed for profiling now
+(`profiled`): a referee who may not be profiled counts in nobody's features or influence
+(`joined_referrals`), so a referrer's score never aggregates the purchases of someone who
+refused profiling or had their processing restricted.
 """
 
 from __future__ import annotations
@@ -26,9 +31,19 @@ from sqlmodel import col
 
 from core.clock import as_utc
 from graph.enums import CampaignAction, Channel, CustomerStatus, EventType
-from graph.models import Customer, Event, Referral, Review, ReviewVote, SocialProfile
+from graph.models import (
+    Customer,
+    Event,
+    FollowerCount,
+    Referral,
+    Review,
+    ReviewVote,
+    SocialProfile,
+)
 from loyalty.models import LedgerEntry, TierChange
 from loyalty.program import active_program
+from privacy.enforcement import allowed_subjects
+from privacy.purposes import Purpose
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -68,6 +83,7 @@ class History:
     # customers (one row per owner)
     registered_at: Floats
     status: Ints  # index into STATUSES
+    profiled: Bools  # may be processed for profiling now (consent, no restriction)
     # events
     ev_cid: Ints
     ev_type: Ints  # index into EVENT_TYPES
@@ -89,10 +105,12 @@ class History:
     ref_created_at: Floats
     ref_registered_at: Floats
     ref_converted_at: Floats
-    # social profiles
+    # social profiles, and their follower counts as observed over time
     so_cid: Ints
-    so_followers: Floats
     so_linked_at: Floats
+    fc_profile: Ints  # index into the profile arrays
+    fc_followers: Floats
+    fc_at: Floats
     # loyalty ledger entries and tier changes
     le_cid: Ints
     le_kind: npt.NDArray[np.str_]
@@ -110,6 +128,23 @@ class History:
     @property
     def size(self) -> int:
         return len(self.owners)
+
+
+def joined_referrals(history: History, cutoff: float) -> Bools:
+    """Referrals that count for the referrer at `cutoff` (float days): the referee had joined
+    before it, is not the referrer, and may be profiled. Features and influence both use it."""
+    h = history
+    referee = h.ref_referee >= 0
+    profiled = np.zeros(h.ref_referee.size, dtype=np.bool_)
+    profiled[referee] = h.profiled[h.ref_referee[referee]]
+    result: Bools = (
+        referee
+        & (h.ref_referrer >= 0)
+        & (h.ref_registered_at < cutoff)
+        & (h.ref_referrer != h.ref_referee)
+        & profiled
+    )
+    return result
 
 
 def _ints(values: Iterable[int]) -> Ints:
@@ -200,7 +235,9 @@ async def load_history(
     loader = _Loader(session, until, members, restricted=owners is not None)
     customers = await _customers(loader)
     loader.index = {owner: position for position, owner in enumerate(customers[0])}
-    return await _assemble(loader, customers, currency)
+    allowed = await allowed_subjects(session, customers[0], purpose=Purpose.PROFILING)
+    profiled = np.fromiter((owner in allowed for owner in customers[0]), dtype=np.bool_)
+    return await _assemble(loader, customers, profiled, currency)
 
 
 async def _customers(loader: _Loader) -> tuple[list[uuid.UUID], Floats, Ints]:
@@ -230,7 +267,10 @@ async def _customers(loader: _Loader) -> tuple[list[uuid.UUID], Floats, Ints]:
 
 
 async def _assemble(
-    loader: _Loader, customers: tuple[list[uuid.UUID], Floats, Ints], currency: str
+    loader: _Loader,
+    customers: tuple[list[uuid.UUID], Floats, Ints],
+    profiled: Bools,
+    currency: str,
 ) -> History:
     owners, registered, status = customers
     code, until = loader.code, loader.until
@@ -276,8 +316,24 @@ async def _assemble(
     )  # fmt: skip
     social = await loader.owned(
         SocialProfile, col(SocialProfile.customer_id), col(SocialProfile.linked_at),
-        col(SocialProfile.followers), col(SocialProfile.linked_at),
+        col(SocialProfile.id), col(SocialProfile.linked_at),
     )  # fmt: skip
+    profile_index = {row[1]: position for position, row in enumerate(social)}
+    profile_owner = col(SocialProfile.customer_id)
+    counts = await loader.rows(
+        select(
+            col(FollowerCount.profile_id),
+            col(FollowerCount.followers),
+            col(FollowerCount.observed_at),
+        )
+        .join(SocialProfile, col(SocialProfile.id) == col(FollowerCount.profile_id))
+        .where(
+            col(FollowerCount.observed_at) < until,
+            *([profile_owner.in_(list(loader.members))] if loader.restricted else []),
+        )
+        .order_by(col(FollowerCount.observed_at), col(FollowerCount.id))
+    )
+    counts = [row for row in counts if row[0] in profile_index]
     entries = await loader.owned(
         LedgerEntry, col(LedgerEntry.customer_id), col(LedgerEntry.occurred_at),
         col(LedgerEntry.kind), col(LedgerEntry.points), col(LedgerEntry.occurred_at),
@@ -297,6 +353,7 @@ async def _assemble(
         currency=currency,
         registered_at=registered,
         status=status,
+        profiled=profiled,
         ev_cid=_ints(code(row[0]) for row in events),
         ev_type=_ints(type_codes[row[1]] for row in events),
         ev_channel=_ints(channel_codes.get(row[2], -1) for row in events),
@@ -316,8 +373,10 @@ async def _assemble(
         ref_registered_at=_floats(_nan_days(row[3]) for row in referrals),
         ref_converted_at=_floats(_nan_days(row[4]) for row in referrals),
         so_cid=_ints(code(row[0]) for row in social),
-        so_followers=_floats(float(row[1]) for row in social),
         so_linked_at=_floats(days(row[2]) for row in social),
+        fc_profile=_ints(profile_index[row[0]] for row in counts),
+        fc_followers=_floats(float(row[1]) for row in counts),
+        fc_at=_floats(days(row[2]) for row in counts),
         le_cid=_ints(code(row[0]) for row in entries),
         le_kind=np.array([row[1] for row in entries], dtype=np.str_),
         le_points=_floats(float(row[2]) for row in entries),

@@ -14,6 +14,8 @@ influence) and ranked into percentiles among the customers being scored.
 
 `network_value` is the money side: the value a customer brings through others, half of each
 referee's predicted value plus half of what that referee brings in turn.
+
+A referee who may not be profiled brings nothing to anyone here (`joined_referrals`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from scoring.history import Bools, Floats, History, days
+from scoring.history import Bools, Floats, History, days, joined_referrals
 
 DAMPING = 0.5  # of what a referee brings, credited to whoever referred them
 MAX_ITERATIONS = 100
@@ -91,15 +93,7 @@ _USED = ("monetary", "social_followers", "helpful_votes", "review_voters")
 
 
 def _joined(h: History, cutoff: datetime) -> Bools:
-    """Referrals whose referee had joined before the cutoff (and is not the referrer)."""
-    c = days(cutoff)
-    result: Bools = (
-        (h.ref_referee >= 0)
-        & (h.ref_referrer >= 0)
-        & (h.ref_registered_at < c)
-        & (h.ref_referrer != h.ref_referee)
-    )
-    return result
+    return joined_referrals(h, days(cutoff))
 
 
 def network_value(

@@ -17,11 +17,13 @@ from sqlmodel import col
 
 from core.db import create_engine, session_factory, transaction
 from core.settings import Settings
-from graph.enums import Channel
+from graph.enums import Channel, CustomerStatus, SocialPlatform
 from graph.events import CustomerRef, LineInput, record_purchase
+from graph.influence import link_social_profile
 from graph.merge import merge_customers
 from graph.models import Customer
 from ml.training import TrainRequest, prepare
+from privacy.enforcement import restrict_processing
 from privacy.fields import FieldCipher
 from privacy.keys import LocalKeyring
 from scoring.features import FEATURE_NAMES, compute_features
@@ -122,3 +124,69 @@ async def test_features_ignore_what_happened_after_the_cutoff(seeded_settings, s
     pd.testing.assert_series_equal(before, after)
     assert moved["frequency"] == before["frequency"] + 1
     assert moved["recency_days"] < 2
+
+
+async def test_a_restricted_referee_drops_out_of_the_referrers_features(seeded_settings, sessions):
+    """The referee's purchases stop counting for their referrer once the referee may no longer
+    be profiled, on the serving path and the training path alike."""
+    settings = seeded_settings
+    async with sessions() as session:
+        everyone = await load_history(session, until=HOLDOUT, currency=settings.currency)
+        frame = compute_features(everyone, HOLDOUT)
+        spend = frame["monetary"].to_numpy()
+        joined = np.flatnonzero(
+            (everyone.ref_referee >= 0) & everyone.profiled[everyone.ref_referee]
+            & (everyone.ref_registered_at < everyone.until) & (spend[everyone.ref_referee] > 0)
+        )  # fmt: skip
+        assert joined.size > 0
+        referrer = everyone.owners[everyone.ref_referrer[joined[0]]]
+        referee = everyone.owners[everyone.ref_referee[joined[0]]]
+        lost = spend[everyone.index[referee]]
+        before = await _serving_row(session, referrer, settings.currency)
+    async with transaction(sessions) as session:
+        await restrict_processing(
+            session, LocalKeyring(settings.keyring_path), subject_id=referee,
+            request_id=None, actor="staff:test",
+        )  # fmt: skip
+    async with sessions() as session:
+        after = await _serving_row(session, referrer, settings.currency)
+        trained = await load_history(session, until=HOLDOUT, currency=settings.currency)
+        training = compute_features(trained, HOLDOUT).iloc[trained.index[referrer]]
+    assert not trained.profiled[trained.index[referee]]
+    assert after["referred_spend"] == pytest.approx(before["referred_spend"] - lost)
+    assert after["referrals_made"] == before["referrals_made"]
+    pd.testing.assert_series_equal(
+        training[list(FEATURE_NAMES)], after[list(FEATURE_NAMES)], check_names=False, rtol=0, atol=0
+    )
+
+
+async def test_a_follower_count_is_the_one_known_at_the_cutoff(seeded_settings, sessions):
+    settings = seeded_settings
+    provider = LocalKeyring(settings.keyring_path)
+    async with sessions() as session:
+        customer = (
+            await session.execute(
+                select(Customer).where(col(Customer.survivor_id).is_(None))
+                .where(col(Customer.status) == CustomerStatus.ACTIVE)
+                .where(col(Customer.created_at) < HOLDOUT - timedelta(days=60)).limit(1)
+            )
+        ).scalar_one()  # fmt: skip
+        before = await _serving_row(session, customer.id, settings.currency)
+    for followers, moment in ((100, HOLDOUT - timedelta(days=30)), (5000, HOLDOUT + timedelta(1))):
+        async with transaction(sessions) as session:
+            await link_social_profile(
+                session, FieldCipher(session, provider), customer_id=customer.id,
+                platform=SocialPlatform.TELEGRAM, handle="@pit_blogger", followers=followers,
+                now=moment,
+            )  # fmt: skip
+    async with sessions() as session:
+        at_holdout = await _serving_row(session, customer.id, settings.currency)
+        later = await load_history(
+            session, until=ANCHOR, currency=settings.currency, owners=[customer.id]
+        )
+        after = compute_features(later, HOLDOUT + timedelta(days=2)).iloc[later.index[customer.id]]
+    assert at_holdout["social_followers"] == before["social_followers"] + 100
+    assert after["social_followers"] == before["social_followers"] + 5000
+    assert (
+        after["social_profiles"] == at_holdout["social_profiles"] == before["social_profiles"] + 1
+    )

@@ -38,6 +38,8 @@ def history(
     votes: list[tuple[int, int, float, bool]] = (),  # type: ignore[assignment]
     tiers: list[tuple[int, float, float]] = (),  # type: ignore[assignment]
     followers: list[tuple[int, float, float]] = (),  # type: ignore[assignment]
+    recounts: list[tuple[int, float, float]] = (),  # type: ignore[assignment]
+    profiled: np.ndarray | None = None,
 ) -> History:
     """A history from tuples; times are days before CUTOFF (negative: after it)."""
     owners = [uuid.UUID(int=n + 1) for n in range(customers)]
@@ -49,12 +51,17 @@ def history(
         return np.array(list(values), dtype=np.float64)
 
     ordered = sorted(events, key=lambda e: -e[2])
+    # Each linked profile is counted when linked; `recounts` (profile, count, when) add more.
+    counts = sorted(
+        [(n, f[1], f[2]) for n, f in enumerate(followers)] + list(recounts), key=lambda c: -c[2]
+    )
     return History(
         owners=owners,
         until=EPOCH + 400,
         currency="RUB",
         registered_at=np.full(customers, _at(700)),
         status=np.full(customers, STATUSES.index(CustomerStatus.ACTIVE), dtype=np.int64),
+        profiled=np.ones(customers, dtype=np.bool_) if profiled is None else profiled,
         ev_cid=ints(e[0] for e in ordered),
         ev_type=ints(EVENT_TYPES.index(e[1]) for e in ordered),
         ev_channel=ints(CHANNELS.index(Channel.POS) for _ in ordered),
@@ -77,8 +84,10 @@ def history(
         ref_registered_at=floats(_at(r[2]) for r in referrals),
         ref_converted_at=floats(np.nan if r[3] is None else _at(r[3]) for r in referrals),
         so_cid=ints(f[0] for f in followers),
-        so_followers=floats(f[1] for f in followers),
         so_linked_at=floats(_at(f[2]) for f in followers),
+        fc_profile=ints(c[0] for c in counts),
+        fc_followers=floats(c[1] for c in counts),
+        fc_at=floats(_at(c[2]) for c in counts),
         le_cid=ints([]),
         le_kind=np.array([], dtype=np.str_),
         le_points=floats([]),
@@ -131,6 +140,45 @@ def test_influence_features_count_referees_spend_two_levels_down_and_distinct_vo
     assert first["helpful_votes"] == 2  # the vote after the cutoff is not counted
     assert first["review_voters"] == 2  # customer 1 voted twice, customer 2 once (unhelpful)
     assert f.iloc[1]["referred_spend"] == 500
+
+
+def test_a_referee_who_may_not_be_profiled_counts_for_nobody():
+    # 0 referred 1 and 2; 1 referred 3. Customer 1 refused profiling.
+    refused = np.array([True, False, True, True])
+    spec: dict[str, Any] = {
+        "customers": 4,
+        "events": [(1, P, 100, 2000.0), (2, P, 90, 500.0), (3, P, 80, 300.0)],
+        "referrals": [(0, 1, 150, 100), (0, 2, 140, 90), (1, 3, 120, 80)],
+    }
+    everyone = compute_features(history(**spec), CUTOFF)
+    h = history(**spec, profiled=refused)
+    f = compute_features(h, CUTOFF)
+    assert (
+        everyone.iloc[0]["referred_spend"] == 2500 and everyone.iloc[0]["referred_spend_2"] == 300
+    )
+    # Nothing of customer 1, and nothing that reaches 0 through them.
+    assert f.iloc[0]["referrals_made"] == 2  # 0's own invitations still count
+    assert f.iloc[0]["referrals_converted"] == 1
+    assert f.iloc[0]["referred_spend"] == 500 and f.iloc[0]["referred_spend_2"] == 0
+    assert f.iloc[1]["referred_spend"] == 300  # 1's own features are not this rule's concern
+    reach = influence(h, CUTOFF, f, refused).reach
+    assert reach[0] == 1
+    value = network_value(h, CUTOFF, np.array([0.0, 1000.0, 100.0, 40.0]))
+    assert value[0] == pytest.approx(50.0)
+
+
+def test_follower_counts_are_the_ones_observed_before_the_cutoff():
+    h = history(
+        customers=2,
+        followers=[(0, 100, 300), (0, 50, 200), (1, 7, -5)],  # 1 links after the cutoff
+        recounts=[(0, 400, 100), (0, 9000, -10), (2, 70, -20)],
+    )
+    f = compute_features(h, CUTOFF)
+    assert f.iloc[0]["social_followers"] == 400 + 50  # not the 9000 counted after the cutoff
+    assert f.iloc[0]["social_profiles"] == 2
+    assert f.iloc[1]["social_followers"] == 0 and f.iloc[1]["social_profiles"] == 0
+    earlier = compute_features(h, CUTOFF - timedelta(days=150))
+    assert earlier.iloc[0]["social_followers"] == 100 + 50
 
 
 def test_influence_propagates_up_referral_chains_with_damping():
