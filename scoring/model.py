@@ -10,7 +10,8 @@ calibrated log-odds or log-spend.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightgbm as lgb
@@ -52,6 +53,11 @@ class ScoringModel:
     run_id: str | None = None
     # BG/NBD and Gamma-Gamma parameters behind the derived features (scoring.classic).
     classic: ClassicParams | None = None
+    # One prediction at a time per booster: scoring runs in worker threads, and LightGBM's
+    # predict set-up writes to the booster (lightgbm-org/LightGBM#6142).
+    _turn: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def frame(self, features: pd.DataFrame) -> pd.DataFrame:
         """The feature frame with the derived columns this model reads."""
@@ -77,9 +83,9 @@ class ScoringModel:
         return spend
 
     def raw(self, frame: pd.DataFrame) -> Floats:
-        raw: Floats = np.asarray(
-            self.booster.predict(self.matrix(frame), raw_score=True), dtype=np.float64
-        )
+        matrix = self.matrix(frame)
+        with self._turn:
+            raw: Floats = np.asarray(self.booster.predict(matrix, raw_score=True), dtype=np.float64)
         return raw
 
     def predict(self, frame: pd.DataFrame) -> Floats:
@@ -89,7 +95,8 @@ class ScoringModel:
     def explain(self, frame: pd.DataFrame, *, top: int = 5) -> Explained:
         """Predictions and, per row, the `top` features that moved it most."""
         matrix = self.matrix(frame)
-        contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True), dtype=np.float64)
+        with self._turn:
+            contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True), dtype=np.float64)
         scale = self.calibration[0] if self.calibration else 1.0
         raw = contrib.sum(axis=1)
         parts = contrib[:, :-1] * scale
