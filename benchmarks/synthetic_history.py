@@ -114,6 +114,7 @@ def synthetic_history(customers: int, *, end: datetime, seed: int = 0) -> Histor
         vote_voter=vote_voter,
         vote_at=vote_at,
         vote_helpful=rng.random(vote_review.size) < 0.75,
+        vote_profiled=np.ones(vote_review.size, dtype=np.bool_),
         ref_referrer=referrers.astype(np.int64),
         ref_referee=referees.astype(np.int64),
         ref_created_at=ref_at,

@@ -31,11 +31,14 @@ from scoring.history import (
     Bools,
     Floats,
     History,
+    counted_votes,
     days,
     joined_referrals,
 )
 
-FEATURE_VERSION = 2  # 2: follower counts as observed before the cutoff
+# 2: follower counts as observed before the cutoff; referees and voters who may not be profiled
+# count for nobody
+FEATURE_VERSION = 2
 EARNING = ("EARN", "BONUS", "REFERRAL")
 SPENDING = ("REDEEM", "RESERVE", "RELEASE", "REFUND")  # signed: payments and what came back
 
@@ -267,7 +270,7 @@ def _influence(
 ) -> None:
     out["reviews_written"] = n.count(h.rv_cid, h.rv_at < c)
     author = h.rv_cid[h.vote_review]
-    voted = (h.vote_at < c) & (h.rv_at[h.vote_review] < c)
+    voted = counted_votes(h, c)
     out["helpful_votes"] = n.count(author, voted & h.vote_helpful)
     out["review_voters"] = _distinct_pairs(author[voted], h.vote_voter[voted], h.size)
     out["referrals_made"] = n.count(h.ref_referrer, h.ref_created_at < c)

@@ -10,9 +10,10 @@ rows adds the same numbers in the same order whether the whole base or one custo
 votes on their reviews, and the purchases of the people they referred (two levels down).
 
 Every load also says, per owner, whether their data may be processed for profiling now
-(`profiled`): a referee who may not be profiled counts in nobody's features or influence
-(`joined_referrals`), so a referrer's score never aggregates the purchases of someone who
-refused profiling or had their processing restricted.
+(`profiled`, and `vote_profiled` for the voters on the loaded reviews): a referee or a voter
+who may not be profiled counts in nobody's features or influence (`joined_referrals`,
+`counted_votes`), so nobody's score aggregates the data of someone who refused profiling or
+had their processing restricted.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class History:
     vote_voter: Ints  # `voter_key` of the voter (after merges), loaded or not
     vote_at: Floats
     vote_helpful: Bools
+    vote_profiled: Bools  # the voter may be processed for profiling now
     # referrals (referee -1: an invitation nobody used, or a referee not loaded)
     ref_referrer: Ints
     ref_referee: Ints
@@ -128,6 +130,14 @@ class History:
     @property
     def size(self) -> int:
         return len(self.owners)
+
+
+def counted_votes(history: History, cutoff: float) -> Bools:
+    """Votes that count for a review's author at `cutoff` (float days): cast before it, on a
+    review written before it, by someone who may be profiled."""
+    h = history
+    result: Bools = (h.vote_at < cutoff) & (h.rv_at[h.vote_review] < cutoff) & h.vote_profiled
+    return result
 
 
 def joined_referrals(history: History, cutoff: float) -> Bools:
@@ -236,8 +246,7 @@ async def load_history(
     customers = await _customers(loader)
     loader.index = {owner: position for position, owner in enumerate(customers[0])}
     allowed = await allowed_subjects(session, customers[0], purpose=Purpose.PROFILING)
-    profiled = np.fromiter((owner in allowed for owner in customers[0]), dtype=np.bool_)
-    return await _assemble(loader, customers, profiled, currency)
+    return await _assemble(loader, customers, allowed, currency)
 
 
 async def _customers(loader: _Loader) -> tuple[list[uuid.UUID], Floats, Ints]:
@@ -269,7 +278,7 @@ async def _customers(loader: _Loader) -> tuple[list[uuid.UUID], Floats, Ints]:
 async def _assemble(
     loader: _Loader,
     customers: tuple[list[uuid.UUID], Floats, Ints],
-    profiled: Bools,
+    allowed: set[uuid.UUID],
     currency: str,
 ) -> History:
     owners, registered, status = customers
@@ -310,6 +319,12 @@ async def _assemble(
         .order_by(col(ReviewVote.created_at), col(ReviewVote.id))
     )
     votes = [row for row in votes if row[0] in review_index]
+    # Voters outside a partial load are asked about too: the answer must not depend on it.
+    strangers = {row[1] for row in votes} - set(loader.index)
+    if strangers:
+        allowed = allowed | await allowed_subjects(
+            loader.session, strangers, purpose=Purpose.PROFILING
+        )
     referrals = await loader.owned(
         Referral, col(Referral.referrer_id), col(Referral.created_at), col(Referral.referee_id),
         col(Referral.created_at), col(Referral.registered_at), col(Referral.converted_at),
@@ -353,7 +368,7 @@ async def _assemble(
         currency=currency,
         registered_at=registered,
         status=status,
-        profiled=profiled,
+        profiled=np.fromiter((owner in allowed for owner in owners), dtype=np.bool_),
         ev_cid=_ints(code(row[0]) for row in events),
         ev_type=_ints(type_codes[row[1]] for row in events),
         ev_channel=_ints(channel_codes.get(row[2], -1) for row in events),
@@ -367,6 +382,7 @@ async def _assemble(
         vote_voter=_ints(voter_key(row[1]) for row in votes),
         vote_at=_floats(days(row[2]) for row in votes),
         vote_helpful=np.fromiter((bool(row[3]) for row in votes), dtype=np.bool_),
+        vote_profiled=np.fromiter((row[1] in allowed for row in votes), dtype=np.bool_),
         ref_referrer=_ints(code(row[0]) for row in referrals),
         ref_referee=_ints(code(row[1]) for row in referrals),
         ref_created_at=_floats(days(row[2]) for row in referrals),

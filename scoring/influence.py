@@ -9,8 +9,8 @@ referred brought, that person's spend and influence included:
 
 so bringing a big spender or a prolific reviewer counts, and so does bringing someone who brings
 others. Review helpfulness and social reach enter on a log scale (a thousand followers is not a
-thousand referrals). Scores are scaled to average 1.0 over the graph (2.0: twice the average
-influence) and ranked into percentiles among the customers being scored.
+thousand referrals). Scores are scaled to average 1.0 over the customers being ranked (2.0:
+twice the average influence) and ranked into percentiles among them.
 
 `network_value` is the money side: the value a customer brings through others, half of each
 referee's predicted value plus half of what that referee brings in turn.
@@ -79,11 +79,13 @@ def influence(
     joined = _joined(h, cutoff)
     referrer, referee = h.ref_referrer[joined], h.ref_referee[joined]
     monetary = np.maximum(column["monetary"], 0.0)
-    buyers = monetary[monetary > 0]
+    # Both scales are averages over the ranked population only: nobody outside it (who may
+    # not be profiled) moves anyone's score.
+    buyers = monetary[population & (monetary > 0)]
     gift = monetary / (float(buyers.mean()) if buyers.size else 1.0)
     own = 1.0 + np.log1p(column["social_followers"]) + np.log1p(column["helpful_votes"])
     raw = propagate(referrer, referee, own, gift)
-    score = raw / raw.mean() if raw.size else raw
+    score = raw / raw[population].mean() if population.any() else raw
     referees = np.bincount(referrer, minlength=h.size).astype(np.float64)
     reach = column["social_followers"] + column["review_voters"] + referees
     return Influence(score=score, percentile=percentiles(score, population), reach=reach)

@@ -78,6 +78,9 @@ def history(
         vote_voter=ints(voter_key(owners[v[1]]) for v in votes),
         vote_at=floats(_at(v[2]) for v in votes),
         vote_helpful=np.array([v[3] for v in votes], dtype=np.bool_),
+        vote_profiled=np.array(
+            [True if profiled is None else bool(profiled[v[1]]) for v in votes], dtype=np.bool_
+        ),
         ref_referrer=ints(r[0] for r in referrals),
         ref_referee=ints(r[1] for r in referrals),
         ref_created_at=floats(_at(r[2]) for r in referrals),
@@ -142,16 +145,18 @@ def test_influence_features_count_referees_spend_two_levels_down_and_distinct_vo
     assert f.iloc[1]["referred_spend"] == 500
 
 
-def test_a_referee_who_may_not_be_profiled_counts_for_nobody():
-    # 0 referred 1 and 2; 1 referred 3. Customer 1 refused profiling.
-    refused = np.array([True, False, True, True])
+def test_a_referee_or_voter_who_may_not_be_profiled_counts_for_nobody():
+    # 0 referred 1 and 2; 1 referred 3; 1 and 2 found 0's review helpful. 1 permitted profiling.
+    permitted = np.array([True, False, True, True])
     spec: dict[str, Any] = {
         "customers": 4,
         "events": [(1, P, 100, 2000.0), (2, P, 90, 500.0), (3, P, 80, 300.0)],
         "referrals": [(0, 1, 150, 100), (0, 2, 140, 90), (1, 3, 120, 80)],
+        "reviews": [(0, 60)],
+        "votes": [(0, 1, 50, True), (0, 2, 40, True)],
     }
     everyone = compute_features(history(**spec), CUTOFF)
-    h = history(**spec, profiled=refused)
+    h = history(**spec, profiled=permitted)
     f = compute_features(h, CUTOFF)
     assert (
         everyone.iloc[0]["referred_spend"] == 2500 and everyone.iloc[0]["referred_spend_2"] == 300
@@ -161,8 +166,11 @@ def test_a_referee_who_may_not_be_profiled_counts_for_nobody():
     assert f.iloc[0]["referrals_converted"] == 1
     assert f.iloc[0]["referred_spend"] == 500 and f.iloc[0]["referred_spend_2"] == 0
     assert f.iloc[1]["referred_spend"] == 300  # 1's own features are not this rule's concern
-    reach = influence(h, CUTOFF, f, refused).reach
-    assert reach[0] == 1
+    assert everyone.iloc[0]["helpful_votes"] == 2 and everyone.iloc[0]["review_voters"] == 2
+    assert f.iloc[0]["helpful_votes"] == 1 and f.iloc[0]["review_voters"] == 1
+    result = influence(h, CUTOFF, f, permitted)
+    assert result.reach[0] == 1 + 1  # one voter, one referee
+    assert result.score[permitted].mean() == pytest.approx(1.0)  # scaled over the permitted
     value = network_value(h, CUTOFF, np.array([0.0, 1000.0, 100.0, 40.0]))
     assert value[0] == pytest.approx(50.0)
 
