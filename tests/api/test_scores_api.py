@@ -358,7 +358,13 @@ async def _someone_waits_for_a_lock(scored: Scored) -> None:
         return
     for _ in range(600):
         async with scored.sessions() as session:
-            waiting = await session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'advisory'"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
+                )
+            )
         if waiting:
             return
         await asyncio.sleep(0.05)

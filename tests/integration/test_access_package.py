@@ -120,6 +120,9 @@ async def test_package_holds_every_record_of_the_subject_and_nothing_of_anyone_e
     assert len(records["referrals"]) == len(referrals) == 2
     assert {r["role"] for r in records["referrals"]} == {"REFERRER"}
     assert [s["handle"] for s in records["social_profiles"]] == [HANDLE]
+    counts = records["social_profiles"][0]["followerHistory"]
+    assert [c["followers"] for c in counts] == [1200, 1500]
+    assert records["social_profiles"][0]["followers"] == 1500
     assert len(records["merges"]) == 1
     assert len(records["consents"]) == len(consents) == 1
     assert len(records["consent_history"]) == len(changes) == 1

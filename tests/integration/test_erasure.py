@@ -169,6 +169,15 @@ async def seed(sessions: async_sessionmaker[AsyncSession], provider: KeyProvider
             followers=1200,
             now=start,
         )
+        await link_social_profile(  # a refresh: the count's history has two observations
+            session,
+            cipher,
+            customer_id=alisa.id,
+            platform=SocialPlatform.TELEGRAM,
+            handle=HANDLE,
+            followers=1500,
+            now=start + timedelta(days=1),
+        )
         document = await publish_document(
             session,
             provider,
@@ -383,6 +392,7 @@ async def test_destroyed_subject_leaves_no_trace_and_the_books_still_add_up(
     items = {item["table"]: item for item in document["items"]}
     assert items["identity"]["rowsDeleted"] == 3  # phone, e-mail, the duplicate's e-mail
     assert items["social_profile"]["rowsDeleted"] == 1
+    assert items["follower_count"]["rowsDeleted"] == 2
     assert items["customer"]["rowsAnonymised"] == 2
     assert "last_name_ct" in items["customer"]["columnsCleared"]
     assert items["review"]["rowsAnonymised"] == 1

@@ -66,9 +66,19 @@ async def test_training_and_serving_compute_identical_features(seeded_settings, 
         rows = (
             await session.execute(
                 select(Customer).where(col(Customer.created_at) < HOLDOUT - timedelta(days=200))
+                .where(col(Customer.status) == CustomerStatus.ACTIVE)
                 .order_by(col(Customer.created_at)).limit(2)
             )
         ).scalars().all()  # fmt: skip
+    # The merged-away customer's social profile (counted before and after the holdout cutoff)
+    # stays theirs in the table and counts for the survivor on both paths.
+    for followers, moment in ((300, HOLDOUT - timedelta(days=50)), (900, HOLDOUT + timedelta(1))):
+        async with transaction(sessions) as session:
+            await link_social_profile(
+                session, FieldCipher(session, provider), customer_id=rows[1].id,
+                platform=SocialPlatform.VK, handle="merged_blogger", followers=followers,
+                now=moment,
+            )  # fmt: skip
     async with transaction(sessions) as session:
         merged = await merge_customers(
             session, FieldCipher(session, provider), customer_ids=[r.id for r in rows],
@@ -88,6 +98,12 @@ async def test_training_and_serving_compute_identical_features(seeded_settings, 
         if survivor in owners:
             chosen.append(survivor)
         assert len(chosen) > 30
+        # The survivor on both paths, whether or not the holdout holds them.
+        everyone = compute_features(prepared.history, HOLDOUT)
+        whole = everyone.iloc[prepared.history.index[survivor]]
+        alone = await _serving_row(session, survivor, settings.currency)
+        assert whole["social_followers"] >= 300 and whole["social_profiles"] >= 1
+        pd.testing.assert_series_equal(whole, alone, check_names=False, rtol=0, atol=0)
         for owner in chosen:
             training = holdout.features.iloc[owners.index(owner)]
             serving = await _serving_row(session, owner, settings.currency)
