@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,33 @@ async def _serving_row(session: AsyncSession, owner: uuid.UUID, currency: str) -
     return compute_features(history, HOLDOUT).iloc[history.index[owner]]
 
 
+async def _an_old_customer(session: AsyncSession) -> Customer:
+    """An active survivor registered well before the holdout cutoff."""
+    return (
+        await session.execute(
+            select(Customer).where(col(Customer.survivor_id).is_(None))
+            .where(col(Customer.status) == CustomerStatus.ACTIVE)
+            .where(col(Customer.created_at) < HOLDOUT - timedelta(days=60)).limit(1)
+        )
+    ).scalar_one()  # fmt: skip
+
+
+async def _link_over_time(
+    sessions: async_sessionmaker[AsyncSession],
+    provider: LocalKeyring,
+    customer_id: uuid.UUID,
+    handle: str,
+    counts: list[tuple[int, datetime]],
+) -> None:
+    """Link a profile, then refresh its follower count, each at its own moment."""
+    for followers, moment in counts:
+        async with transaction(sessions) as session:
+            await link_social_profile(
+                session, FieldCipher(session, provider), customer_id=customer_id,
+                platform=SocialPlatform.VK, handle=handle, followers=followers, now=moment,
+            )  # fmt: skip
+
+
 def _pick(frame: pd.DataFrame, owners: list[uuid.UUID]) -> list[uuid.UUID]:
     """Customers whose features exercise every part: referrers, reviewers, tiers, returns,
     contacts, campaigns, social profiles, and some ordinary ones."""
@@ -72,13 +99,10 @@ async def test_training_and_serving_compute_identical_features(seeded_settings, 
         ).scalars().all()  # fmt: skip
     # The merged-away customer's social profile (counted before and after the holdout cutoff)
     # stays theirs in the table and counts for the survivor on both paths.
-    for followers, moment in ((300, HOLDOUT - timedelta(days=50)), (900, HOLDOUT + timedelta(1))):
-        async with transaction(sessions) as session:
-            await link_social_profile(
-                session, FieldCipher(session, provider), customer_id=rows[1].id,
-                platform=SocialPlatform.VK, handle="merged_blogger", followers=followers,
-                now=moment,
-            )  # fmt: skip
+    await _link_over_time(
+        sessions, provider, rows[1].id, "merged_blogger",
+        [(300, HOLDOUT - timedelta(days=50)), (900, HOLDOUT + timedelta(days=1))],
+    )  # fmt: skip
     async with transaction(sessions) as session:
         merged = await merge_customers(
             session, FieldCipher(session, provider), customer_ids=[r.id for r in rows],
@@ -117,12 +141,7 @@ async def test_features_ignore_what_happened_after_the_cutoff(seeded_settings, s
     settings = seeded_settings
     provider = LocalKeyring(settings.keyring_path)
     async with sessions() as session:
-        customer = (
-            await session.execute(
-                select(Customer).where(col(Customer.survivor_id).is_(None))
-                .where(col(Customer.created_at) < HOLDOUT - timedelta(days=60)).limit(1)
-            )
-        ).scalar_one()  # fmt: skip
+        customer = await _an_old_customer(session)
         before = await _serving_row(session, customer.id, settings.currency)
     async with transaction(sessions) as session:
         await record_purchase(
@@ -180,21 +199,12 @@ async def test_a_follower_count_is_the_one_known_at_the_cutoff(seeded_settings, 
     settings = seeded_settings
     provider = LocalKeyring(settings.keyring_path)
     async with sessions() as session:
-        customer = (
-            await session.execute(
-                select(Customer).where(col(Customer.survivor_id).is_(None))
-                .where(col(Customer.status) == CustomerStatus.ACTIVE)
-                .where(col(Customer.created_at) < HOLDOUT - timedelta(days=60)).limit(1)
-            )
-        ).scalar_one()  # fmt: skip
+        customer = await _an_old_customer(session)
         before = await _serving_row(session, customer.id, settings.currency)
-    for followers, moment in ((100, HOLDOUT - timedelta(days=30)), (5000, HOLDOUT + timedelta(1))):
-        async with transaction(sessions) as session:
-            await link_social_profile(
-                session, FieldCipher(session, provider), customer_id=customer.id,
-                platform=SocialPlatform.TELEGRAM, handle="@pit_blogger", followers=followers,
-                now=moment,
-            )  # fmt: skip
+    await _link_over_time(
+        sessions, provider, customer.id, "@pit_blogger",
+        [(100, HOLDOUT - timedelta(days=30)), (5000, HOLDOUT + timedelta(days=1))],
+    )  # fmt: skip
     async with sessions() as session:
         at_holdout = await _serving_row(session, customer.id, settings.currency)
         later = await load_history(
