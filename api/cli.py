@@ -71,7 +71,8 @@ def serve(
         console.print(
             f"\nGraphiQL: http://{host}:{port}/graphql\n"
             "Paste into GraphiQL's Headers tab (an operator token valid 12 hours):\n"
-            f'{{"Authorization": "Bearer {token}"}}\n'
+            f'{{"Authorization": "Bearer {token}"}}\n',
+            soft_wrap=True,  # one line, however narrow the terminal: it is pasted whole
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
