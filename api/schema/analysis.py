@@ -90,7 +90,10 @@ def _spreads(selection_set: SelectionSetNode | None) -> Iterator[str]:
         for selection in current.selections:
             if isinstance(selection, FragmentSpreadNode):
                 yield selection.name.value
-            elif selection.selection_set is not None:  # field or inline fragment
+            elif (
+                isinstance(selection, (FieldNode, InlineFragmentNode))
+                and selection.selection_set is not None
+            ):
                 stack.append(selection.selection_set)
 
 
