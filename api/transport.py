@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from cross_web import HTTPException
 from sqlalchemy import exc as sa_exc
 
