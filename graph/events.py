@@ -192,7 +192,10 @@ def check_lines(lines: list[LineInput], *, priced: bool) -> None:
             )
         if priced and not 0 <= line.unit_price_minor <= MAX_UNIT_PRICE_MINOR:
             raise graph_error(
-                GraphErrorCode.INVALID_INPUT, "price must not be negative", *at, "unitPriceMinor"
+                GraphErrorCode.INVALID_INPUT,
+                f"a unit price is between 0 and {MAX_UNIT_PRICE_MINOR:,}",
+                *at,
+                "unitPriceMinor",
             )
         if priced and len(line.category) > 64:
             raise graph_error(

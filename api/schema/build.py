@@ -31,6 +31,7 @@ from api.schema.events.types import (
     Visit,
 )
 from api.schema.influence.mutations import InfluenceMutation
+from api.schema.inputs import InputBoundary
 from api.schema.loyalty.mutations import LoyaltyMutation
 from api.schema.loyalty.queries import LoyaltyQuery
 from api.schema.privacy.consent import ConsentMutation, ConsentQuery
@@ -100,6 +101,7 @@ def build_schema(*, production: bool) -> Schema:
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: MaxTokensLimiter(max_token_count=LIMITS.max_tokens),
         QueryAnalysis,
+        InputBoundary,
     ]
     if production:
         extensions += [DisableIntrospection, lambda: MaskErrors(should_mask_error=_should_mask)]
