@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import loyalty
 from api.exports_route import ROUTES as EXPORT_ROUTES
 from api.http import GraphQLView, error_body
+from api.ide import ROUTES as IDE_ROUTES
 from api.schema.build import build_schema
 from core.db import create_engine, session_factory
 from core.settings import Settings
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *EXPORT_ROUTES,
+            *IDE_ROUTES,
         ],
         middleware=[Middleware(AccessLog), Middleware(BodyLimit)],
         lifespan=lifespan,

@@ -15,12 +15,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 
+from api import ide
 from api.apikeys import find_api_key
 from api.auth import ANONYMOUS, AuthError, Principal, Role, principal_from_token
 from api.context import Context
@@ -150,6 +151,9 @@ class GraphQLView(GraphQL[Context, None]):
                     actor=context.principal.actor,
                     subject_id=subject_id,
                 )
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(ide.page())  # served from the package's own assets (api/ide.py)
 
     def _renders_ide(self, request: Request) -> bool:
         return (
