@@ -8,7 +8,8 @@ for one, with a handful of statements per batch instead of a dozen per account:
    wait, and everything below is decided on what the database holds under that lock;
 2. holds past their time are released through `ledger.release` (rare: checkouts abandoned);
 3. lots past their expiry expire: one `EXPIRE` entry per lot with points left, dated at the
-   lot's `expires_at`, with its allocation, inserted in bulk, and one `UPDATE` of the lots;
+   lot's `expires_at`, with its allocation, each set made by one `INSERT ... SELECT` from a
+   temporary note of the due lots, and one `UPDATE` of the lots;
 4. pending lots whose time has come activate in one `UPDATE`;
 5. a return's unpaid debt is paid down through `ledger.settle_debt` (rare);
 6. tiers due for review are reviewed: qualifying values in one grouped statement
@@ -28,11 +29,28 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import CreateTable
 from sqlmodel import col
 
 from core.clock import as_utc, utcnow
+from core.db import UTCDateTime
 from loyalty.ledger import activating_by, expiring_by, release, settle_debt
 from loyalty.models import (
     Account,
@@ -100,6 +118,36 @@ async def _release_holds(
         done.accounts.add(reservation.customer_id)
 
 
+# The lots a batch expires, with the id of the EXPIRE entry each gets: filled and read in the
+# batch's transaction. PostgreSQL drops it at commit; on SQLite it lives as long as the
+# connection, so each batch empties it first.
+_EXPIRING = Table(
+    "lg_expiring_lots",
+    MetaData(),
+    Column("lot_id", Uuid, primary_key=True),
+    Column("entry_id", Uuid, nullable=False),
+    Column("customer_id", Uuid, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("rule_code", String(64)),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+# A random (version 4) UUID made by the database, as each dialect stores a `Uuid`.
+_SQLITE_UUID4 = (
+    "lower(hex(randomblob(4)) || hex(randomblob(2)) || '4' || substr(hex(randomblob(2)), 2)"
+    " || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2)"
+    " || hex(randomblob(6)))"
+)
+
+
+def _new_uuid(session: AsyncSession) -> ColumnElement[Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.gen_random_uuid()
+    return literal_column(_SQLITE_UUID4)
+
+
 async def _expire_lots(
     session: AsyncSession,
     ids: Sequence[uuid.UUID],
@@ -107,57 +155,78 @@ async def _expire_lots(
     at: datetime,
     done: BatchDone,
 ) -> None:
-    due = (
-        await session.execute(
+    """Expire the batch's due lots in five statements, whatever their number: note them (and
+    their new entries' ids), insert the entries and the allocations from that note, zero the
+    lots, and read the counts back."""
+    due, lots = _EXPIRING, _table(Lot)
+    await session.execute(CreateTable(due, if_not_exists=True))
+    await session.execute(delete(due))
+    await session.execute(
+        insert(due).from_select(
+            ["lot_id", "entry_id", "customer_id", "remaining", "expires_at", "rule_code"],
             select(
-                col(Lot.id),
-                col(Lot.customer_id),
-                col(Lot.remaining),
-                col(Lot.expires_at),
-                col(Lot.rule_code),
-            ).where(col(Lot.customer_id).in_(ids), expiring_by(at))
+                lots.c.id,
+                _new_uuid(session),
+                lots.c.customer_id,
+                lots.c.remaining,
+                lots.c.expires_at,
+                lots.c.rule_code,
+            ).where(lots.c.customer_id.in_(ids), expiring_by(at)),
         )
-    ).all()
-    if not due:
+    )
+    count, points = (
+        await session.execute(select(func.count(), func.coalesce(func.sum(due.c.remaining), 0)))
+    ).one()
+    if not count:
         return
-    recorded = utcnow()
-    entries: list[dict[str, Any]] = []
-    allocations: list[dict[str, Any]] = []
-    for lot_id, customer_id, remaining, expires_at, rule_code in due:
-        done.accounts.add(customer_id)
-        done.expired_lots += 1
-        done.expired_points += remaining
-        if remaining <= 0:
-            continue
-        entry_id = uuid.uuid4()
-        entries.append(
-            {
-                "id": entry_id,
-                "customer_id": customer_id,
-                "kind": EntryKind.EXPIRE.value,
-                "points": -remaining,
-                "occurred_at": expires_at,  # the due instant, not the run's
-                "recorded_at": recorded,
-                "program_id": program.row.id,
-                "rule_code": rule_code,
-                "actor": "system",
-                "outstanding": 0,
-            }
+    await session.execute(
+        insert(_table(LedgerEntry)).from_select(
+            [
+                "id",
+                "customer_id",
+                "kind",
+                "points",
+                "occurred_at",
+                "recorded_at",
+                "program_id",
+                "rule_code",
+                "actor",
+                "outstanding",
+            ],
+            select(
+                due.c.entry_id,
+                due.c.customer_id,
+                literal(EntryKind.EXPIRE.value, String(16)),
+                -due.c.remaining,
+                due.c.expires_at,  # the due instant, not the run's
+                literal(utcnow(), UTCDateTime),
+                literal(program.row.id, Uuid),
+                due.c.rule_code,
+                literal("system", String(100)),
+                literal(0, BigInteger),
+            ).where(due.c.remaining > 0),
         )
-        allocations.append(
-            {"id": uuid.uuid4(), "entry_id": entry_id, "lot_id": lot_id, "points": remaining}
+    )
+    await session.execute(
+        insert(_table(Allocation)).from_select(
+            ["id", "entry_id", "lot_id", "points"],
+            select(_new_uuid(session), due.c.entry_id, due.c.lot_id, due.c.remaining).where(
+                due.c.remaining > 0
+            ),
         )
-    if entries:
-        await session.execute(insert(_table(LedgerEntry)), entries)
-        await session.execute(insert(_table(Allocation)), allocations)
-    lots = _table(Lot)
+    )
     expired = await session.execute(
         update(lots)
-        .where(lots.c.customer_id.in_(ids), expiring_by(at))
+        .where(lots.c.id.in_(select(due.c.lot_id)), expiring_by(at))
         .values(remaining=0, status=LotStatus.EXPIRED.value)
     )
-    # Under the batch's lock nothing else can change these lots between the two statements.
-    assert expired.rowcount == len(due), "lots changed under the scheduled run's lock"  # type: ignore[attr-defined]
+    # Under the batch's lock nothing else can change these lots between the statements.
+    assert expired.rowcount == count, "lots changed under the scheduled run's lock"  # type: ignore[attr-defined]
+    done.expired_lots += int(count)
+    done.expired_points += int(points)
+    done.accounts.update(
+        row[0] for row in await session.execute(select(due.c.customer_id).distinct())
+    )
 
 
 async def _activate_lots(
