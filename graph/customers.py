@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from core.clock import utcnow
+from core.clock import as_utc, utcnow
 from graph import hooks
 from graph.enums import Channel, CustomerStatus, IdentityKind
 from graph.errors import GraphErrorCode, graph_error
@@ -22,6 +22,7 @@ from graph.models import Customer, Identity
 from privacy.fields import FieldCipher
 
 LOOKUP_LIMIT = 20
+REGISTRATION_SKEW = timedelta(minutes=5)
 
 PROFILE_FIELDS = {
     "first_name": "first_name_ct",
@@ -52,6 +53,25 @@ class IdentifierInput:
 class RegisterResult:
     customer: Customer
     created: bool
+
+
+def note_activity(customer: Customer, when: datetime) -> None:
+    """A customer's registration date is never later than their first recorded activity: an
+    imported purchase from last year makes the customer a member since then."""
+    if when < customer.registered_at:
+        customer.registered_at = when
+
+
+def check_registered_at(registered_at: datetime | None, now: datetime) -> datetime:
+    """The registration instant: given (an import or staff), else now; never in the future."""
+    if registered_at is None:
+        return now
+    when = as_utc(registered_at)
+    if when > now + REGISTRATION_SKEW or when.year < 1900:
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, "registration date out of range", "registeredAt"
+        )
+    return when
 
 
 def owner_of(customer: Customer) -> uuid.UUID:
@@ -248,6 +268,7 @@ async def register_customer(
     loyalty_card: str | None = None,
     phone_verified: bool = False,
     email_verified: bool = False,
+    registered_at: datetime | None = None,
     now: datetime | None = None,
 ) -> RegisterResult:
     """Register a customer, or attach to the one that already holds a verified identifier.
@@ -255,8 +276,11 @@ async def register_customer(
     Identifiers are normalised first, so `8 (916) 123-45-67` and `+79161234567` are the same
     phone. An identifier that is only unverified on an existing customer never attaches.
     Profile fields of an existing customer are filled where empty, never overwritten.
+    `registered_at` (an import, staff) dates the membership; an earlier one moves an existing
+    customer's date back, a later one leaves it.
     """
     now = now or utcnow()
+    since = check_registered_at(registered_at, now)
     wanted: list[IdentifierInput] = []
     if phone is not None:
         wanted.append(IdentifierInput(IdentityKind.PHONE, phone, None, phone_verified, ("phone",)))
@@ -307,8 +331,11 @@ async def register_customer(
     created = not owners
     if owners:
         customer = await get_active_customer(session, owners.pop())
+        note_activity(customer, since)
     else:
-        customer = Customer(registered_channel=channel, created_at=now, updated_at=now)
+        customer = Customer(
+            registered_channel=channel, created_at=now, registered_at=since, updated_at=now
+        )
         session.add(customer)
         await session.flush()
     for name, value in names.items():

@@ -11,7 +11,7 @@ import json
 import re
 import uuid
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
@@ -21,17 +21,18 @@ from sqlmodel import col
 
 from core.clock import as_utc, utcnow
 from graph import hooks
-from graph.customers import find_by_identifier, get_active_customer
+from graph.customers import find_by_identifier, get_active_customer, note_activity
 from graph.enums import CampaignAction, Channel, EventType, IdentityKind, ReferralStatus
 from graph.errors import GraphErrorCode, graph_error
 from graph.identity import normalise
+from graph.lines import (
+    LineInput,
+    check_lines,
+    refund_share,
+)
 from graph.models import Customer, Event, EventLine, Referral, Store
 from privacy.fields import FieldCipher
 
-MAX_LINES = 500
-MAX_QUANTITY = 100_000
-MAX_UNIT_PRICE_MINOR = 10**12
-MAX_TOTAL_MINOR = 10**15  # far below 2**63: every sum the database makes stays in range
 CLOCK_SKEW = timedelta(minutes=5)
 # Topics are codes, not free text: a caller's words could carry personal data into plaintext.
 TOPIC_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -45,14 +46,6 @@ class CustomerRef:
     kind: IdentityKind | None = None
     value: str | None = None
     source_system: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LineInput:
-    sku: str
-    quantity: int
-    category: str = ""
-    unit_price_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,32 +172,6 @@ async def _store_id(session: AsyncSession, code: str | None) -> uuid.UUID | None
     return store
 
 
-def check_lines(lines: list[LineInput], *, priced: bool) -> None:
-    if not 1 <= len(lines) <= MAX_LINES:
-        raise graph_error(GraphErrorCode.INVALID_INPUT, f"1 to {MAX_LINES} lines", "lines")
-    for position, line in enumerate(lines):
-        at = ("lines", str(position))
-        if not line.sku.strip() or len(line.sku) > 64:
-            raise graph_error(GraphErrorCode.INVALID_INPUT, "a sku has 1-64 characters", *at, "sku")
-        if not 0 < line.quantity <= MAX_QUANTITY:
-            raise graph_error(
-                GraphErrorCode.INVALID_INPUT, "quantity must be positive", *at, "quantity"
-            )
-        if priced and not 0 <= line.unit_price_minor <= MAX_UNIT_PRICE_MINOR:
-            raise graph_error(
-                GraphErrorCode.INVALID_INPUT, "price must not be negative", *at, "unitPriceMinor"
-            )
-        if priced and len(line.category) > 64:
-            raise graph_error(
-                GraphErrorCode.INVALID_INPUT,
-                "a category has at most 64 characters",
-                *at,
-                "category",
-            )
-    if priced and sum(line.quantity * line.unit_price_minor for line in lines) > MAX_TOTAL_MINOR:
-        raise graph_error(GraphErrorCode.INVALID_INPUT, "the total is implausibly large", "lines")
-
-
 async def _first_purchase(session: AsyncSession, customer: Customer, event: Event) -> bool:
     members = select(col(Customer.id)).where(
         or_(col(Customer.id) == customer.id, col(Customer.survivor_id) == customer.id)
@@ -263,7 +230,7 @@ async def record_purchase(
             "customer": ref_fingerprint(cipher, customer),
             "channel": channel,
             "currency": currency,
-            "lines": [asdict(line) for line in lines],
+            "lines": [line.fingerprint() for line in lines],
             "occurred_at": occurred_at,
             "store": store_code,
             "ref": external_ref,
@@ -272,7 +239,7 @@ async def record_purchase(
     replay = await _replay(session, key, digest)
     if replay is not None:
         return Recorded(replay, replayed=True)
-    check_lines(lines, priced=True)
+    priced = check_lines(lines, priced=True)
     when = _check_time(occurred_at, now)
     code = _check_currency(currency)
     buyer = await resolve_ref(session, cipher, customer)
@@ -287,22 +254,24 @@ async def record_purchase(
         request_hash=digest,
         external_ref=external_ref,
         currency=code,
-        amount_minor=sum(line.quantity * line.unit_price_minor for line in lines),
+        amount_minor=sum(line.total_minor for line in priced),
     )
     rows = [
         EventLine(
             event_id=event.id,
             line_no=number,
-            sku=line.sku.strip(),
-            category=line.category.strip(),
+            sku=line.sku,
+            category=line.category,
             quantity=line.quantity,
             unit_price_minor=line.unit_price_minor,
+            total_minor=line.total_minor,
         )
-        for number, line in enumerate(lines, start=1)
+        for number, line in enumerate(priced, start=1)
     ]
     recorded = await _insert(session, event, rows, key, digest)
     if recorded.replayed:
         return recorded
+    note_activity(buyer, when)
     first = await _first_purchase(session, buyer, event)
     await hooks.publish(session, hooks.PurchaseRecorded(cipher, event, buyer, first))
     # The referee's first purchase converts the referral that brought them.
@@ -394,10 +363,14 @@ async def record_return(
         for source in bought:
             if source.sku != sku or need == 0:
                 continue
-            usable = source.quantity - min(skip, source.quantity)
+            before = min(skip, source.quantity)
+            usable = source.quantity - before
             skip = max(0, skip - source.quantity)
             take = min(usable, need)
             if take:
+                refund = refund_share(
+                    source.total_minor, source.quantity, before=before, take=take
+                )
                 rows.append(
                     EventLine(
                         event_id=purchase.id,
@@ -406,9 +379,10 @@ async def record_return(
                         category=source.category,
                         quantity=take,
                         unit_price_minor=source.unit_price_minor,
+                        total_minor=refund,
                     )
                 )
-                amount += take * source.unit_price_minor
+                amount += refund
                 need -= take
         returned[sku] += wanted.quantity
     event = Event(
@@ -509,4 +483,7 @@ async def record_event(
         campaign_channel=campaign_channel,
         action=action,
     )
-    return await _insert(session, event, [], key, digest)
+    recorded = await _insert(session, event, [], key, digest)
+    if not recorded.replayed:
+        note_activity(who, when)
+    return recorded

@@ -40,13 +40,13 @@ from graph.enums import CampaignAction, Channel, EventType, IdentityKind
 from graph.errors import GraphErrorCode, graph_error
 from graph.events import (
     CustomerRef,
-    LineInput,
     record_event,
     record_purchase,
     record_return,
     stored_idempotency_key,
 )
 from graph.identity import normalise
+from graph.lines import LineInput
 from graph.models import Event, Identity
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
@@ -55,13 +55,15 @@ CUSTOMER_COLUMNS = frozenset(
     {
         "channel", "phone", "email", "first_name", "last_name", "birth_date", "address",
         "external_id", "external_system", "loyalty_card", "phone_verified", "email_verified",
+        "registered_at",
     }
 )  # fmt: skip
 EVENT_COLUMNS = frozenset(
     {
         "type", "idempotency_key", "customer_id", "identifier_kind", "identifier_value",
         "identifier_source_system", "channel", "occurred_at", "store_code", "currency",
-        "external_ref", "lines", "sku", "category", "quantity", "unit_price_minor", "purchase_id",
+        "external_ref", "lines", "sku", "category", "quantity", "unit_price_minor", "total_minor",
+        "purchase_id",
         "purchase_idempotency_key", "topic", "satisfaction", "campaign", "campaign_channel",
         "action",
     }
@@ -446,6 +448,7 @@ async def _customer(session: AsyncSession, cipher: FieldCipher, row: Row, _: Set
         loyalty_card=card,
         phone_verified=phone_verified,
         email_verified=email_verified,
+        registered_at=row.moment("registered_at"),
     )
     return result.created
 
@@ -472,16 +475,20 @@ def _lines(row: Row, *, priced: bool) -> list[LineInput]:
     return [_line(row, priced=priced)]
 
 
-LINE_FIELDS = ("sku", "category", "quantity", "unit_price_minor")
+LINE_FIELDS = ("sku", "category", "quantity", "unit_price_minor", "total_minor")
 
 
 def _line(row: Row, *, priced: bool) -> LineInput:
     quantity = row.integer("quantity")
+    unit, total = row.integer("unit_price_minor"), row.integer("total_minor")
+    if priced and unit is None and total is None:
+        raise RowError("unit_price_minor or total_minor is required")
     return LineInput(
         sku=row.required("sku"),
         quantity=1 if quantity is None else quantity,
         category=row.text("category") or "",
-        unit_price_minor=row.integer("unit_price_minor", required=priced) or 0,
+        unit_price_minor=unit if priced else None,
+        total_minor=total if priced else None,
     )
 
 
