@@ -368,9 +368,7 @@ async def record_return(
             skip = max(0, skip - source.quantity)
             take = min(usable, need)
             if take:
-                refund = refund_share(
-                    source.total_minor, source.quantity, before=before, take=take
-                )
+                refund = refund_share(source.total_minor, source.quantity, before=before, take=take)
                 rows.append(
                     EventLine(
                         event_id=purchase.id,
