@@ -252,6 +252,26 @@ def _clean_name(value: str | None, field: str) -> str | None:
     return cleaned
 
 
+def clean_profile(
+    *,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    birth_date: date | None = None,
+    address: str | None = None,
+    now: datetime,
+) -> dict[str, str | None]:
+    """Profile fields as stored (whitespace folded, dates as ISO text), or INVALID_INPUT naming
+    the field. Pure: the API, the importer and the bulk path all call it."""
+    if birth_date is not None and not (date(1900, 1, 1) <= birth_date <= now.date()):
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "birth date out of range", "birthDate")
+    return {
+        "first_name": _clean_name(first_name, "firstName"),
+        "last_name": _clean_name(last_name, "lastName"),
+        "address": _clean_name(address, "address"),
+        "birth_date": birth_date.isoformat() if birth_date else None,
+    }
+
+
 async def register_customer(
     session: AsyncSession,
     cipher: FieldCipher,
@@ -304,14 +324,13 @@ async def register_customer(
         raise graph_error(
             GraphErrorCode.INVALID_INPUT, "a customer needs a phone, e-mail, card or external id"
         )
-    if birth_date is not None and not (date(1900, 1, 1) <= birth_date <= now.date()):
-        raise graph_error(GraphErrorCode.INVALID_INPUT, "birth date out of range", "birthDate")
-    names = {
-        "first_name": _clean_name(first_name, "firstName"),
-        "last_name": _clean_name(last_name, "lastName"),
-        "address": _clean_name(address, "address"),
-        "birth_date": birth_date.isoformat() if birth_date else None,
-    }
+    names = clean_profile(
+        first_name=first_name,
+        last_name=last_name,
+        birth_date=birth_date,
+        address=address,
+        now=now,
+    )
     normalised = [
         (item, normalise(item.kind, item.value, source_system=item.source_system, field=item.field))
         for item in wanted

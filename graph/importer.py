@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,11 +32,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from core.clock import as_utc
+from core.clock import as_utc, utcnow
 from core.db import create_engine, session_factory, transaction
 from core.errors import DomainError
 from core.settings import Settings
-from graph.customers import register_customer
+from graph.customers import clean_profile, register_customer
 from graph.enums import CampaignAction, Channel, EventType, IdentityKind
 from graph.errors import GraphErrorCode, graph_error
 from graph.events import (
@@ -76,6 +77,13 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 E = TypeVar("E", bound=StrEnum)
 
 
+class OnBadField(StrEnum):
+    """What a customer row with one invalid optional field (a birth date, a name) becomes."""
+
+    SKIP_FIELD = "skip-field"  # the customer is imported without it; the line is reported
+    SKIP_ROW = "skip-row"  # the whole row fails, as any other bad row
+
+
 class ImportFileError(ValueError):
     """The file as a whole cannot be imported: its type, encoding or header is wrong."""
 
@@ -86,25 +94,42 @@ class RowError(ValueError):
 
 @dataclass
 class ImportReport:
+    """Every line of the file lands in exactly one count: imported, skipped (already there),
+    failed, or empty (nothing but delimiters or whitespace); `partial` lines were imported
+    without a field that was invalid (`--on-bad-field skip-field`)."""
+
     imported: int = 0
     skipped: int = 0
+    empty: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)
+    partial: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def lines(self) -> int:
+        return self.imported + self.skipped + self.empty + len(self.failed)
 
     def summary(self) -> str:
         """Counts, then the failed lines (the first few dozen), with reasons free of values."""
         text = (
-            f"{self.imported} imported, {self.skipped} skipped (already there), "
-            f"{len(self.failed)} failed"
+            f"{self.lines} lines: {self.imported} imported, {self.skipped} skipped "
+            f"(already there), {len(self.failed)} failed, {self.empty} empty"
         )
-        if not self.failed:
+        if self.partial:
+            text += f"; {len(self.partial)} imported without an invalid field"
+        notes = [(line, reason) for line, reason in self.failed] + [
+            (line, f"imported without {reason}") for line, reason in self.partial
+        ]
+        if not notes:
             return text + "."
-        lines = [f"  line {line}: {reason}" for line, reason in self.failed[:LISTED_FAILURES]]
-        if len(self.failed) > LISTED_FAILURES:
-            lines.append(f"  ... and {len(self.failed) - LISTED_FAILURES} more")
+        notes.sort()
+        lines = [f"  line {line}: {reason}" for line, reason in notes[:LISTED_FAILURES]]
+        if len(notes) > LISTED_FAILURES:
+            lines.append(f"  ... and {len(notes) - LISTED_FAILURES} more")
         return "\n".join([text + ":", *lines])
 
 
-Record = tuple[int, dict[str, Any] | None, str | None]  # line, values, why unreadable
+# line, values, why unreadable; (line, None, None) is a line with nothing in it
+Record = tuple[int, dict[str, Any] | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +210,7 @@ def _csv_records(path: Path) -> Iterator[Record]:
         for row in reader:
             line, last = last + 1, reader.line_num
             if not any(cell.strip() for cell in row):
+                yield line, None, None
                 continue
             if len(row) > len(header):
                 yield line, None, f"{len(row)} values but {len(header)} columns in the header"
@@ -197,6 +223,7 @@ def _jsonl_records(path: Path) -> Iterator[Record]:
     with path.open(encoding="utf-8-sig") as handle:
         for line, text in enumerate(handle, start=1):
             if not text.strip():
+                yield line, None, None
                 continue
             try:
                 values = json.loads(text)
@@ -321,7 +348,7 @@ def describe(error: DomainError) -> str:
     return f"{error.code}{f' ({where})' if where else ''}: {error.message}"
 
 
-Handler = Callable[[AsyncSession, FieldCipher, Row, Settings], Awaitable[bool]]
+Handler = Callable[[AsyncSession, FieldCipher, Row, Settings, list[str]], Awaitable[bool]]
 
 
 async def _import(
@@ -369,28 +396,48 @@ async def _import_chunk(
     report: ImportReport,
 ) -> None:
     async with transaction(sessions) as session:
-        for line, values, unreadable in chunk:
-            if values is None:
-                report.failed.append((line, unreadable or "unreadable"))
-                continue
-            try:
-                async with session.begin_nested():
-                    created = await handler(
-                        session, FieldCipher(session, provider), Row(values, columns), settings
-                    )
-            except RowError as error:
-                report.failed.append((line, str(error)))
-            except DomainError as error:
-                report.failed.append((line, describe(error)))
-            except IntegrityError:  # e.g. another import registered the same identifier
-                report.failed.append((line, "the database rejected this row (a conflict)"))
-            else:
-                if created:
-                    report.imported += 1
-                else:
-                    report.skipped += 1
-            finally:
-                session.expunge_all()
+        for record in chunk:
+            await run_row(session, provider, settings, record, columns, handler, report)
+
+
+async def run_row(
+    session: AsyncSession,
+    provider: KeyProvider,
+    settings: Settings,
+    record: Record,
+    columns: frozenset[str],
+    handler: Handler,
+    report: ImportReport,
+) -> None:
+    """One record through its service under a savepoint: a bad row writes nothing and is
+    reported by line; the rows around it are unaffected."""
+    line, values, unreadable = record
+    if values is None:
+        if unreadable is None:
+            report.empty += 1
+        else:
+            report.failed.append((line, unreadable))
+        return
+    notes: list[str] = []
+    try:
+        async with session.begin_nested():
+            created = await handler(
+                session, FieldCipher(session, provider), Row(values, columns), settings, notes
+            )
+    except RowError as error:
+        report.failed.append((line, str(error)))
+    except DomainError as error:
+        report.failed.append((line, describe(error)))
+    except IntegrityError:  # e.g. another import registered the same identifier
+        report.failed.append((line, "the database rejected this row (a conflict)"))
+    else:
+        if created:
+            report.imported += 1
+        else:
+            report.skipped += 1
+        report.partial.extend((line, note) for note in notes)
+    finally:
+        session.expunge_all()
 
 
 async def _already_held(
@@ -416,7 +463,34 @@ async def _already_held(
     return bool(holders)
 
 
-async def _customer(session: AsyncSession, cipher: FieldCipher, row: Row, _: Settings) -> bool:
+def profile_fields(row: Row, mode: OnBadField, notes: list[str]) -> dict[str, Any]:
+    """The row's optional profile fields, each checked alone by the service's own rule
+    (`clean_profile`); with skip-field an invalid one is left out and noted by column."""
+    now = utcnow()
+    found: dict[str, Any] = {}
+    for name in ("first_name", "last_name", "birth_date", "address"):
+        try:
+            value: Any = row.day(name) if name == "birth_date" else row.text(name)
+            clean_profile(**{name: value}, now=now)
+        except (RowError, DomainError) as error:
+            if mode is OnBadField.SKIP_ROW:
+                raise
+            reason = str(error) if isinstance(error, RowError) else describe(error)
+            notes.append(f"{name} ({reason})")
+            value = None
+        found[name] = value
+    return found
+
+
+async def customer_row(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    row: Row,
+    _: Settings,
+    notes: list[str],
+    *,
+    mode: OnBadField = OnBadField.SKIP_FIELD,
+) -> bool:
     channel = row.choice("channel", Channel, required=True)
     assert channel is not None
     phone, email = row.text("phone"), row.text("email")
@@ -424,7 +498,8 @@ async def _customer(session: AsyncSession, cipher: FieldCipher, row: Row, _: Set
     system = row.text("external_system")
     phone_verified = row.flag("phone_verified", default=True)
     email_verified = row.flag("email_verified", default=True)
-    birth_date = row.day("birth_date")
+    registered_at = row.moment("registered_at")
+    profile = profile_fields(row, mode, notes)
     verified = (phone and phone_verified) or (email and email_verified) or card or external
     if not verified:
         # Nothing verified: the service would create a new customer every time; a customer
@@ -439,16 +514,13 @@ async def _customer(session: AsyncSession, cipher: FieldCipher, row: Row, _: Set
         channel=channel,
         phone=phone,
         email=email,
-        first_name=row.text("first_name"),
-        last_name=row.text("last_name"),
-        birth_date=birth_date,
-        address=row.text("address"),
+        **profile,
         external_id=external,
         external_system=system,
         loyalty_card=card,
         phone_verified=phone_verified,
         email_verified=email_verified,
-        registered_at=row.moment("registered_at"),
+        registered_at=registered_at,
     )
     return result.created
 
@@ -527,7 +599,9 @@ async def _purchase_of(session: AsyncSession, cipher: FieldCipher, row: Row) -> 
     return found
 
 
-async def _event(session: AsyncSession, cipher: FieldCipher, row: Row, settings: Settings) -> bool:
+async def event_row(
+    session: AsyncSession, cipher: FieldCipher, row: Row, settings: Settings, _: list[str]
+) -> bool:
     kind = row.choice("type", EventType, required=True)
     channel = row.choice("channel", Channel, required=True)
     assert kind is not None and channel is not None
@@ -578,7 +652,12 @@ async def _event(session: AsyncSession, cipher: FieldCipher, row: Row, settings:
 
 
 async def import_customers(
-    settings: Settings, provider: KeyProvider, path: Path, *, console: Console
+    settings: Settings,
+    provider: KeyProvider,
+    path: Path,
+    *,
+    console: Console,
+    on_bad_field: OnBadField = OnBadField.SKIP_FIELD,
 ) -> ImportReport:
     """Register every good row as `customerRegister` would; rows that match an existing
     customer (a verified identifier, or all of its identifiers) count as skipped."""
@@ -589,7 +668,7 @@ async def import_customers(
         console,
         columns=CUSTOMER_COLUMNS,
         required=("channel",),
-        handler=_customer,
+        handler=partial(customer_row, mode=on_bad_field),
         what="customers",
     )
 
@@ -606,6 +685,6 @@ async def import_events(
         console,
         columns=EVENT_COLUMNS,
         required=("type", "idempotency_key"),
-        handler=_event,
+        handler=event_row,
         what="events",
     )

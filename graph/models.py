@@ -222,3 +222,17 @@ class MergeRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     undone_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     undone_by: str | None = Field(default=None, sa_type=String(100))
+
+
+class ImportCheckpoint(SQLModel, table=True):
+    """How far a bulk import of one file got: written in each batch's own transaction, so
+    `--resume` restarts after the last batch that committed. Holds counts and line numbers
+    with reasons, never a value from the file."""
+
+    __tablename__ = "import_checkpoint"
+
+    id: str = Field(primary_key=True, sa_type=String(100))  # "<what>:<sha-256 of the file>"
+    last_line: int = Field(default=0)
+    report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    done: bool = Field(default=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,4 +1,4 @@
-"""customer registration date and purchase line totals
+"""customer registration date, purchase line totals, bulk import checkpoints
 
 Revision ID: 0012
 Revises: 0009
@@ -21,6 +21,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('import_checkpoint',
+    sa.Column('id', sa.String(length=100), nullable=False),
+    sa.Column('last_line', sa.Integer(), nullable=False),
+    sa.Column('report', sa.JSON(), nullable=False),
+    sa.Column('done', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_import_checkpoint'))
+    )
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.add_column(
             sa.Column('registered_at', core.db.UTCDateTime(timezone=True), nullable=True)
@@ -53,3 +61,4 @@ def downgrade() -> None:
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customer_registered_at'))
         batch_op.drop_column('registered_at')
+    op.drop_table('import_checkpoint')
