@@ -147,7 +147,7 @@ async def find_by_identifier(
     return await get_customer(session, holders[0].customer_id)
 
 
-async def _verified_holders(
+async def verified_holders(
     session: AsyncSession, indexes: list[tuple[str, str]]
 ) -> dict[tuple[str, str], uuid.UUID]:
     """(kind, blind index) → owner id, for the verified identities among the given ones."""
@@ -201,7 +201,7 @@ async def _add_identity(
     identity = Identity(
         customer_id=customer.id,
         kind=kind,
-        source_system=source_system.strip().lower() if source_system else None,
+        source_system=stored_source_system(source_system),
         value_index=index,
         verified=verified,
         channel=channel,
@@ -272,9 +272,16 @@ def clean_profile(
     }
 
 
-async def register_customer(
-    session: AsyncSession,
-    cipher: FieldCipher,
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A registration validated and normalised, before anything is looked up or written."""
+
+    identifiers: list[tuple[IdentifierInput, str]]  # with the normalised value
+    names: dict[str, str | None]
+    since: datetime
+
+
+def prepare_registration(
     *,
     channel: Channel,
     phone: str | None = None,
@@ -289,17 +296,10 @@ async def register_customer(
     phone_verified: bool = False,
     email_verified: bool = False,
     registered_at: datetime | None = None,
-    now: datetime | None = None,
-) -> RegisterResult:
-    """Register a customer, or attach to the one that already holds a verified identifier.
-
-    Identifiers are normalised first, so `8 (916) 123-45-67` and `+79161234567` are the same
-    phone. An identifier that is only unverified on an existing customer never attaches.
-    Profile fields of an existing customer are filled where empty, never overwritten.
-    `registered_at` (an import, staff) dates the membership; an earlier one moves an existing
-    customer's date back, a later one leaves it.
-    """
-    now = now or utcnow()
+    now: datetime,
+) -> Registration:
+    """Every check `register_customer` makes before touching the database. Pure: the bulk
+    path calls it for a whole batch."""
     since = check_registered_at(registered_at, now)
     wanted: list[IdentifierInput] = []
     if phone is not None:
@@ -335,10 +335,62 @@ async def register_customer(
         (item, normalise(item.kind, item.value, source_system=item.source_system, field=item.field))
         for item in wanted
     ]
+    return Registration(identifiers=normalised, names=names, since=since)
+
+
+def stored_source_system(source_system: str | None) -> str | None:
+    return source_system.strip().lower() if source_system else None
+
+
+async def register_customer(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    channel: Channel,
+    phone: str | None = None,
+    email: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    birth_date: date | None = None,
+    address: str | None = None,
+    external_id: str | None = None,
+    external_system: str | None = None,
+    loyalty_card: str | None = None,
+    phone_verified: bool = False,
+    email_verified: bool = False,
+    registered_at: datetime | None = None,
+    now: datetime | None = None,
+) -> RegisterResult:
+    """Register a customer, or attach to the one that already holds a verified identifier.
+
+    Identifiers are normalised first, so `8 (916) 123-45-67` and `+79161234567` are the same
+    phone. An identifier that is only unverified on an existing customer never attaches.
+    Profile fields of an existing customer are filled where empty, never overwritten.
+    `registered_at` (an import, staff) dates the membership; an earlier one moves an existing
+    customer's date back, a later one leaves it.
+    """
+    now = now or utcnow()
+    prepared = prepare_registration(
+        channel=channel,
+        phone=phone,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        birth_date=birth_date,
+        address=address,
+        external_id=external_id,
+        external_system=external_system,
+        loyalty_card=loyalty_card,
+        phone_verified=phone_verified,
+        email_verified=email_verified,
+        registered_at=registered_at,
+        now=now,
+    )
+    names, normalised, since = prepared.names, prepared.identifiers, prepared.since
     indexed = [
         (item, value, cipher.blind_index(kind=item.kind, value=value)) for item, value in normalised
     ]
-    holders = await _verified_holders(
+    holders = await verified_holders(
         session, [(item.kind.value, index) for item, _, index in indexed if item.verified]
     )
     owners = set(holders.values())
@@ -400,7 +452,7 @@ async def link_identity(
     normalised = normalise(kind, value, source_system=source_system, field=("value",))
     if verified:
         index = cipher.blind_index(kind=kind, value=normalised)
-        holder = (await _verified_holders(session, [(kind.value, index)])).get((kind.value, index))
+        holder = (await verified_holders(session, [(kind.value, index)])).get((kind.value, index))
         if holder is not None and holder != customer.id:
             raise graph_error(
                 GraphErrorCode.IDENTIFIER_CONFLICT,

@@ -27,6 +27,7 @@ from graph.errors import GraphErrorCode, graph_error
 from graph.identity import normalise
 from graph.lines import (
     LineInput,
+    PricedLine,
     check_lines,
     refund_share,
 )
@@ -190,10 +191,10 @@ async def _first_purchase(session: AsyncSession, customer: Customer, event: Even
     return earlier is None
 
 
-async def _open_referrals(session: AsyncSession, customer: Customer) -> list[Referral]:
+async def _open_referrals(session: AsyncSession, customer_id: uuid.UUID) -> list[Referral]:
     """The referrals that brought this customer (or a customer merged into it), unconverted."""
     members = select(col(Customer.id)).where(
-        or_(col(Customer.id) == customer.id, col(Customer.survivor_id) == customer.id)
+        or_(col(Customer.id) == customer_id, col(Customer.survivor_id) == customer_id)
     )
     rows = await session.execute(
         select(Referral)
@@ -222,6 +223,67 @@ async def record_purchase(
     now: datetime | None = None,
 ) -> Recorded:
     now = now or utcnow()
+    key, digest = purchase_request(
+        cipher,
+        customer=customer,
+        channel=channel,
+        lines=lines,
+        idempotency_key=idempotency_key,
+        currency=currency,
+        occurred_at=occurred_at,
+        store_code=store_code,
+        external_ref=external_ref,
+    )
+    replay = await _replay(session, key, digest)
+    if replay is not None:
+        return Recorded(replay, replayed=True)
+    priced, when, code = check_purchase(lines, occurred_at=occurred_at, currency=currency, now=now)
+    buyer = await resolve_ref(session, cipher, customer)
+    event, rows = purchase_rows(
+        buyer_id=buyer.id,
+        channel=channel,
+        store_id=await _store_id(session, store_code),
+        when=when,
+        now=now,
+        key=key,
+        digest=digest,
+        external_ref=external_ref,
+        currency=code,
+        priced=priced,
+    )
+    recorded = await _insert(session, event, rows, key, digest)
+    if recorded.replayed:
+        return recorded
+    note_activity(buyer, when)
+    first = await _first_purchase(session, buyer, event)
+    await hooks.publish(session, hooks.PurchaseRecorded(cipher, event, buyer, first))
+    if first:
+        await convert_referrals(session, buyer.id, event)
+    return recorded
+
+
+async def convert_referrals(session: AsyncSession, buyer_id: uuid.UUID, event: Event) -> None:
+    """The referee's first purchase converts the referral that brought them."""
+    for referral in await _open_referrals(session, buyer_id):
+        referral.status = ReferralStatus.CONVERTED
+        referral.converted_at = event.occurred_at
+        await session.flush()
+        await hooks.publish(session, hooks.ReferralConverted(referral, event))
+
+
+def purchase_request(
+    cipher: FieldCipher,
+    *,
+    customer: CustomerRef,
+    channel: Channel,
+    lines: list[LineInput],
+    idempotency_key: str,
+    currency: str,
+    occurred_at: datetime | None,
+    store_code: str | None,
+    external_ref: str | None,
+) -> tuple[str, str]:
+    """The stored idempotency key and request hash of a purchase (live and bulk paths)."""
     key = stored_idempotency_key(cipher, idempotency_key)
     digest = request_hash(
         cipher,
@@ -236,24 +298,42 @@ async def record_purchase(
             "ref": external_ref,
         },
     )
-    replay = await _replay(session, key, digest)
-    if replay is not None:
-        return Recorded(replay, replayed=True)
+    return key, digest
+
+
+def check_purchase(
+    lines: list[LineInput], *, occurred_at: datetime | None, currency: str, now: datetime
+) -> tuple[list[PricedLine], datetime, str]:
+    """A purchase's checks that need no database: lines priced, time, currency."""
     priced = check_lines(lines, priced=True)
-    when = _check_time(occurred_at, now)
-    code = _check_currency(currency)
-    buyer = await resolve_ref(session, cipher, customer)
+    return priced, _check_time(occurred_at, now), _check_currency(currency)
+
+
+def purchase_rows(
+    *,
+    buyer_id: uuid.UUID,
+    channel: Channel,
+    store_id: uuid.UUID | None,
+    when: datetime,
+    now: datetime,
+    key: str,
+    digest: str,
+    external_ref: str | None,
+    currency: str,
+    priced: list[PricedLine],
+) -> tuple[Event, list[EventLine]]:
+    """The rows a purchase writes (the bulk path writes the same rows in sets)."""
     event = Event(
-        customer_id=buyer.id,
+        customer_id=buyer_id,
         type=EventType.PURCHASE,
         channel=channel,
-        store_id=await _store_id(session, store_code),
+        store_id=store_id,
         occurred_at=when,
         recorded_at=now,
         idempotency_key=key,
         request_hash=digest,
         external_ref=external_ref,
-        currency=code,
+        currency=currency,
         amount_minor=sum(line.total_minor for line in priced),
     )
     rows = [
@@ -268,19 +348,7 @@ async def record_purchase(
         )
         for number, line in enumerate(priced, start=1)
     ]
-    recorded = await _insert(session, event, rows, key, digest)
-    if recorded.replayed:
-        return recorded
-    note_activity(buyer, when)
-    first = await _first_purchase(session, buyer, event)
-    await hooks.publish(session, hooks.PurchaseRecorded(cipher, event, buyer, first))
-    # The referee's first purchase converts the referral that brought them.
-    for referral in await _open_referrals(session, buyer) if first else []:
-        referral.status = ReferralStatus.CONVERTED
-        referral.converted_at = event.occurred_at
-        await session.flush()
-        await hooks.publish(session, hooks.ReferralConverted(referral, event))
-    return recorded
+    return event, rows
 
 
 async def record_return(
@@ -421,26 +489,65 @@ async def record_event(
 ) -> Recorded:
     """Visits, contact-centre interactions and campaign responses."""
     now = now or utcnow()
-    key = stored_idempotency_key(cipher, idempotency_key)
-    digest = request_hash(
+    key, digest = event_request(
         cipher,
-        {
-            "op": "event",
-            "customer": ref_fingerprint(cipher, customer),
-            "type": type,
-            "channel": channel,
-            "occurred_at": occurred_at,
-            "store": store_code,
-            "topic": topic,
-            "satisfaction": satisfaction,
-            "campaign": campaign,
-            "campaign_channel": campaign_channel,
-            "action": action,
-        },
+        customer=customer,
+        type=type,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        occurred_at=occurred_at,
+        store_code=store_code,
+        topic=topic,
+        satisfaction=satisfaction,
+        campaign=campaign,
+        campaign_channel=campaign_channel,
+        action=action,
     )
     replay = await _replay(session, key, digest)
     if replay is not None:
         return Recorded(replay, replayed=True)
+    when = check_event(
+        type=type,
+        topic=topic,
+        satisfaction=satisfaction,
+        campaign=campaign,
+        action=action,
+        occurred_at=occurred_at,
+        now=now,
+    )
+    who = await resolve_ref(session, cipher, customer)
+    event = Event(
+        customer_id=who.id,
+        type=type,
+        channel=channel,
+        store_id=await _store_id(session, store_code),
+        occurred_at=when,
+        recorded_at=now,
+        idempotency_key=key,
+        request_hash=digest,
+        topic=topic,
+        satisfaction=satisfaction,
+        campaign=campaign,
+        campaign_channel=campaign_channel,
+        action=action,
+    )
+    recorded = await _insert(session, event, [], key, digest)
+    if not recorded.replayed:
+        note_activity(who, when)
+    return recorded
+
+
+def check_event(
+    *,
+    type: EventType,
+    topic: str | None,
+    satisfaction: int | None,
+    campaign: str | None,
+    action: CampaignAction | None,
+    occurred_at: datetime | None,
+    now: datetime,
+) -> datetime:
+    """A visit's, contact's or campaign response's checks that need no database."""
     if type in {EventType.PURCHASE, EventType.RETURN}:
         raise graph_error(
             GraphErrorCode.INVALID_INPUT, "use purchaseRecord or returnRecord for this type", "type"
@@ -464,24 +571,40 @@ async def record_event(
             "a campaign response needs a campaign and an action",
             "campaign",
         )
-    when = _check_time(occurred_at, now)
-    who = await resolve_ref(session, cipher, customer)
-    event = Event(
-        customer_id=who.id,
-        type=type,
-        channel=channel,
-        store_id=await _store_id(session, store_code),
-        occurred_at=when,
-        recorded_at=now,
-        idempotency_key=key,
-        request_hash=digest,
-        topic=topic,
-        satisfaction=satisfaction,
-        campaign=campaign,
-        campaign_channel=campaign_channel,
-        action=action,
+    return _check_time(occurred_at, now)
+
+
+def event_request(
+    cipher: FieldCipher,
+    *,
+    customer: CustomerRef,
+    type: EventType,
+    channel: Channel,
+    idempotency_key: str,
+    occurred_at: datetime | None,
+    store_code: str | None,
+    topic: str | None,
+    satisfaction: int | None,
+    campaign: str | None,
+    campaign_channel: Channel | None,
+    action: CampaignAction | None,
+) -> tuple[str, str]:
+    """The stored idempotency key and request hash of a non-purchase event."""
+    key = stored_idempotency_key(cipher, idempotency_key)
+    digest = request_hash(
+        cipher,
+        {
+            "op": "event",
+            "customer": ref_fingerprint(cipher, customer),
+            "type": type,
+            "channel": channel,
+            "occurred_at": occurred_at,
+            "store": store_code,
+            "topic": topic,
+            "satisfaction": satisfaction,
+            "campaign": campaign,
+            "campaign_channel": campaign_channel,
+            "action": action,
+        },
     )
-    recorded = await _insert(session, event, [], key, digest)
-    if not recorded.replayed:
-        note_activity(who, when)
-    return recorded
+    return key, digest

@@ -103,6 +103,7 @@ class ImportReport:
     empty: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)
     partial: list[tuple[int, str]] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def lines(self) -> int:
@@ -525,7 +526,7 @@ async def customer_row(
     return result.created
 
 
-def _lines(row: Row, *, priced: bool) -> list[LineInput]:
+def row_lines(row: Row, *, priced: bool) -> list[LineInput]:
     if row.has("lines"):
         if row.has("sku"):
             raise RowError("give either lines or sku, not both")
@@ -564,7 +565,7 @@ def _line(row: Row, *, priced: bool) -> LineInput:
     )
 
 
-def _customer_ref(row: Row) -> CustomerRef:
+def row_customer_ref(row: Row) -> CustomerRef:
     customer_id = row.object_id("customer_id", "Customer")
     kind = row.choice("identifier_kind", IdentityKind)
     value = row.text("identifier_value")
@@ -612,9 +613,9 @@ async def event_row(
         recorded = await record_purchase(
             session,
             cipher,
-            customer=_customer_ref(row),
+            customer=row_customer_ref(row),
             channel=channel,
-            lines=_lines(row, priced=True),
+            lines=row_lines(row, priced=True),
             idempotency_key=key,
             currency=row.text("currency") or settings.currency,
             occurred_at=occurred_at,
@@ -627,7 +628,7 @@ async def event_row(
             cipher,
             purchase_id=await _purchase_of(session, cipher, row),
             channel=channel,
-            lines=_lines(row, priced=False),
+            lines=row_lines(row, priced=False),
             idempotency_key=key,
             occurred_at=occurred_at,
             store_code=store_code,
@@ -636,7 +637,7 @@ async def event_row(
         recorded = await record_event(
             session,
             cipher,
-            customer=_customer_ref(row),
+            customer=row_customer_ref(row),
             type=kind,
             channel=channel,
             idempotency_key=key,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +27,8 @@ from graph.importer import (
     import_customers,
     import_events,
 )
+from graph.bulk_customers import bulk_import_customers
+from graph.bulk_events import bulk_import_events
 from graph.models import Customer, Event, EventLine, Identity
 from privacy.fields import FieldCipher
 from privacy.keys import LocalKeyring
@@ -112,6 +116,17 @@ RETURN;csv-return-1;;;POS;2025-02-03T10:00:00Z;;GD-0003;2;;csv-purchase-1
 RETURN;csv-return-2;;;POS;2025-02-04T10:00:00Z;;GD-0003;2;;csv-purchase-1
 PURCHASE;csv-purchase-3;PHONE;+79165551234;POS;2025-02-05T10:00:00Z;[not json;;;;
 """
+
+
+@pytest.fixture(autouse=True, params=["row-by-row", "bulk"])
+def path_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs through the per-row services and through the bulk path (in small
+    batches, so rows meet across batch boundaries): both must give the same outcome."""
+    if request.param == "bulk":
+        module = sys.modules[__name__]
+        monkeypatch.setattr(module, "import_customers", partial(bulk_import_customers, batch_rows=3))
+        monkeypatch.setattr(module, "import_events", partial(bulk_import_events, batch_rows=3))
+    return str(request.param)
 
 
 def _console() -> Console:
