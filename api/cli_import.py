@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli_common import console, load_settings
+from api.cli_common import Sessions, console, load_settings
 from graph.importer import ImportReport, OnBadField
 from privacy.keys import LocalKeyring
 
@@ -23,9 +23,13 @@ Resume = Annotated[
 BatchRows = Annotated[int, typer.Option(min=1, help="Rows per batch (one transaction each).")]
 
 
+documents_app = typer.Typer(no_args_is_help=True, help="Consent documents kept as files.")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's command groups to the `loyalgraph` app."""
     app.add_typer(import_app, name="import")
+    app.add_typer(documents_app, name="consent-documents")
 
 
 def _finish(report: ImportReport) -> None:
@@ -89,3 +93,47 @@ def import_events(file: FileArg, resume: Resume = False, batch_rows: BatchRows =
         )
     )
     _finish(report)
+
+
+@import_app.command("consents")
+def import_consents(file: FileArg, resume: Resume = False, batch_rows: BatchRows = 5_000) -> None:
+    """Import consents given or withdrawn elsewhere (paper, another system) with evidence."""
+    from graph.bulk_consents import bulk_import_consents
+
+    settings = load_settings()
+    report = asyncio.run(
+        bulk_import_consents(
+            settings,
+            LocalKeyring(settings.keyring_path),
+            file,
+            console=console,
+            resume=resume,
+            batch_rows=batch_rows,
+        )
+    )
+    _finish(report)
+
+
+@documents_app.command("load")
+def load_consent_documents(file: FileArg) -> None:
+    """Publish the consent documents of a YAML/JSON file (see docs/import.md)."""
+    from api.cli_common import with_sessions
+    from core.db import transaction
+    from core.errors import DomainError
+    from privacy.consent_document_file import DocumentFileError, Loaded, load_documents
+
+    settings = load_settings()
+    keys = LocalKeyring(settings.keyring_path)
+
+    async def run(sessions: Sessions) -> list[Loaded]:
+        async with transaction(sessions) as session:
+            return await load_documents(session, keys, file, actor="cli:consent-documents")
+
+    try:
+        loaded = with_sessions(settings, run)
+    except (DocumentFileError, DomainError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    for item in loaded:
+        outcome = "published" if item.published else "already the newest version"
+        typer.echo(f"{item.purpose} {item.language} version {item.version}: {outcome}")
