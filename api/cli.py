@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from graphql import GraphQLError
 
-from api import cli_exports, cli_graph, cli_keys, cli_requests, cli_scoring
+from api import cli_exports, cli_graph, cli_import, cli_keys, cli_requests, cli_scoring
 from api.auth import Role, issue_token
 from api.cli_common import console, load_settings, parse_instant, with_sessions
 from api.schema.common import customer_uuid
@@ -22,14 +22,12 @@ from privacy.keys import KeyProviderError, LocalKeyring
 
 app = typer.Typer(no_args_is_help=True, help="loyalgraph: customer graph, loyalty and privacy.")
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys for apps (web, mobile, POS).")
-import_app = typer.Typer(no_args_is_help=True, help="Import customers or events from CSV/JSONL.")
 loyalty_app = typer.Typer(no_args_is_help=True, help="The loyalty program and its schedule.")
 ledger_app = typer.Typer(no_args_is_help=True, help="The points ledger.")
 app.add_typer(apikey_app, name="apikey")
-app.add_typer(import_app, name="import")
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(ledger_app, name="ledger")
-for module in (cli_exports, cli_graph, cli_keys, cli_requests, cli_scoring):
+for module in (cli_exports, cli_graph, cli_import, cli_keys, cli_requests, cli_scoring):
     module.register(app)
 
 
@@ -176,38 +174,6 @@ async def _customer_count(settings: Settings) -> int:
             return int(count.scalar_one())
     finally:
         await engine.dispose()
-
-
-@import_app.command("customers")
-def import_customers(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
-    """Import customers from CSV or JSONL (see the README for the columns)."""
-    from graph.importer import import_customers as run_import
-    from loyalty import install as install_loyalty
-
-    settings = _settings()
-    install_loyalty()  # registration bonuses, as for customers registered through the API
-    report = asyncio.run(
-        run_import(settings, LocalKeyring(settings.keyring_path), file, console=console)
-    )
-    console.print(report.summary())
-    if report.failed:
-        raise typer.Exit(1)
-
-
-@import_app.command("events")
-def import_events(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
-    """Import events (purchases, returns, visits, contacts, campaign responses)."""
-    from graph.importer import import_events as run_import
-    from loyalty import install as install_loyalty
-
-    settings = _settings()
-    install_loyalty()  # purchases earn points and returns take them back, as through the API
-    report = asyncio.run(
-        run_import(settings, LocalKeyring(settings.keyring_path), file, console=console)
-    )
-    console.print(report.summary())
-    if report.failed:
-        raise typer.Exit(1)
 
 
 @loyalty_app.command("load-program")

@@ -97,7 +97,8 @@ from core.db import WRITE_INTENT, create_engine, metadata, session_factory, tran
 from core.settings import Settings
 from graph.customers import register_customer
 from graph.enums import Channel, EventType
-from graph.events import CustomerRef, LineInput, record_purchase
+from graph.events import CustomerRef, record_purchase
+from graph.lines import LineInput
 from loyalty.definition import ProgramDefinition, parse_definition
 from loyalty.models import EntryKind, LedgerEntry, LotStatus
 from loyalty.program import active_program, load_program
@@ -364,6 +365,7 @@ async def baseline_earn(bench: Bench, index: int, *, timed_run: bool) -> None:
                         "category": category,
                         "quantity": quantity,
                         "unit_price_minor": price,
+                        "total_minor": quantity * price,
                     }
                     for n, (category, quantity, price) in enumerate(cart, start=1)
                 ],

@@ -31,8 +31,9 @@ from core.db import create_engine, session_factory, transaction
 from core.settings import Settings
 from graph.customers import register_customer
 from graph.enums import CampaignAction, Channel, EventType
-from graph.events import CustomerRef, LineInput, record_event, record_purchase
+from graph.events import CustomerRef, record_event, record_purchase
 from graph.influence import submit_review, vote_review
+from graph.lines import LineInput
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from core.clock import utcnow
+from core.clock import as_utc, utcnow
 from graph import hooks
 from graph.enums import Channel, CustomerStatus, IdentityKind
 from graph.errors import GraphErrorCode, graph_error
@@ -22,6 +22,7 @@ from graph.models import Customer, Identity
 from privacy.fields import FieldCipher
 
 LOOKUP_LIMIT = 20
+REGISTRATION_SKEW = timedelta(minutes=5)
 
 PROFILE_FIELDS = {
     "first_name": "first_name_ct",
@@ -52,6 +53,25 @@ class IdentifierInput:
 class RegisterResult:
     customer: Customer
     created: bool
+
+
+def note_activity(customer: Customer, when: datetime) -> None:
+    """A customer's registration date is never later than their first recorded activity: an
+    imported purchase from last year makes the customer a member since then."""
+    if when < customer.registered_at:
+        customer.registered_at = when
+
+
+def check_registered_at(registered_at: datetime | None, now: datetime) -> datetime:
+    """The registration instant: given (an import or staff), else now; never in the future."""
+    if registered_at is None:
+        return now
+    when = as_utc(registered_at)
+    if when > now + REGISTRATION_SKEW or when.year < 1900:
+        raise graph_error(
+            GraphErrorCode.INVALID_INPUT, "registration date out of range", "registeredAt"
+        )
+    return when
 
 
 def owner_of(customer: Customer) -> uuid.UUID:
@@ -127,7 +147,7 @@ async def find_by_identifier(
     return await get_customer(session, holders[0].customer_id)
 
 
-async def _verified_holders(
+async def verified_holders(
     session: AsyncSession, indexes: list[tuple[str, str]]
 ) -> dict[tuple[str, str], uuid.UUID]:
     """(kind, blind index) → owner id, for the verified identities among the given ones."""
@@ -181,7 +201,7 @@ async def _add_identity(
     identity = Identity(
         customer_id=customer.id,
         kind=kind,
-        source_system=source_system.strip().lower() if source_system else None,
+        source_system=stored_source_system(source_system),
         value_index=index,
         verified=verified,
         channel=channel,
@@ -232,9 +252,36 @@ def _clean_name(value: str | None, field: str) -> str | None:
     return cleaned
 
 
-async def register_customer(
-    session: AsyncSession,
-    cipher: FieldCipher,
+def clean_profile(
+    *,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    birth_date: date | None = None,
+    address: str | None = None,
+    now: datetime,
+) -> dict[str, str | None]:
+    """Profile fields as stored (whitespace folded, dates as ISO text), or INVALID_INPUT naming
+    the field. Pure: the API, the importer and the bulk path all call it."""
+    if birth_date is not None and not (date(1900, 1, 1) <= birth_date <= now.date()):
+        raise graph_error(GraphErrorCode.INVALID_INPUT, "birth date out of range", "birthDate")
+    return {
+        "first_name": _clean_name(first_name, "firstName"),
+        "last_name": _clean_name(last_name, "lastName"),
+        "address": _clean_name(address, "address"),
+        "birth_date": birth_date.isoformat() if birth_date else None,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A registration validated and normalised, before anything is looked up or written."""
+
+    identifiers: list[tuple[IdentifierInput, str]]  # with the normalised value
+    names: dict[str, str | None]
+    since: datetime
+
+
+def prepare_registration(
     *,
     channel: Channel,
     phone: str | None = None,
@@ -248,15 +295,12 @@ async def register_customer(
     loyalty_card: str | None = None,
     phone_verified: bool = False,
     email_verified: bool = False,
-    now: datetime | None = None,
-) -> RegisterResult:
-    """Register a customer, or attach to the one that already holds a verified identifier.
-
-    Identifiers are normalised first, so `8 (916) 123-45-67` and `+79161234567` are the same
-    phone. An identifier that is only unverified on an existing customer never attaches.
-    Profile fields of an existing customer are filled where empty, never overwritten.
-    """
-    now = now or utcnow()
+    registered_at: datetime | None = None,
+    now: datetime,
+) -> Registration:
+    """Every check `register_customer` makes before touching the database. Pure: the bulk
+    path calls it for a whole batch."""
+    since = check_registered_at(registered_at, now)
     wanted: list[IdentifierInput] = []
     if phone is not None:
         wanted.append(IdentifierInput(IdentityKind.PHONE, phone, None, phone_verified, ("phone",)))
@@ -280,22 +324,73 @@ async def register_customer(
         raise graph_error(
             GraphErrorCode.INVALID_INPUT, "a customer needs a phone, e-mail, card or external id"
         )
-    if birth_date is not None and not (date(1900, 1, 1) <= birth_date <= now.date()):
-        raise graph_error(GraphErrorCode.INVALID_INPUT, "birth date out of range", "birthDate")
-    names = {
-        "first_name": _clean_name(first_name, "firstName"),
-        "last_name": _clean_name(last_name, "lastName"),
-        "address": _clean_name(address, "address"),
-        "birth_date": birth_date.isoformat() if birth_date else None,
-    }
+    names = clean_profile(
+        first_name=first_name,
+        last_name=last_name,
+        birth_date=birth_date,
+        address=address,
+        now=now,
+    )
     normalised = [
         (item, normalise(item.kind, item.value, source_system=item.source_system, field=item.field))
         for item in wanted
     ]
+    return Registration(identifiers=normalised, names=names, since=since)
+
+
+def stored_source_system(source_system: str | None) -> str | None:
+    return source_system.strip().lower() if source_system else None
+
+
+async def register_customer(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    channel: Channel,
+    phone: str | None = None,
+    email: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    birth_date: date | None = None,
+    address: str | None = None,
+    external_id: str | None = None,
+    external_system: str | None = None,
+    loyalty_card: str | None = None,
+    phone_verified: bool = False,
+    email_verified: bool = False,
+    registered_at: datetime | None = None,
+    now: datetime | None = None,
+) -> RegisterResult:
+    """Register a customer, or attach to the one that already holds a verified identifier.
+
+    Identifiers are normalised first, so `8 (916) 123-45-67` and `+79161234567` are the same
+    phone. An identifier that is only unverified on an existing customer never attaches.
+    Profile fields of an existing customer are filled where empty, never overwritten.
+    `registered_at` (an import, staff) dates the membership; an earlier one moves an existing
+    customer's date back, a later one leaves it.
+    """
+    now = now or utcnow()
+    prepared = prepare_registration(
+        channel=channel,
+        phone=phone,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        birth_date=birth_date,
+        address=address,
+        external_id=external_id,
+        external_system=external_system,
+        loyalty_card=loyalty_card,
+        phone_verified=phone_verified,
+        email_verified=email_verified,
+        registered_at=registered_at,
+        now=now,
+    )
+    names, normalised, since = prepared.names, prepared.identifiers, prepared.since
     indexed = [
         (item, value, cipher.blind_index(kind=item.kind, value=value)) for item, value in normalised
     ]
-    holders = await _verified_holders(
+    holders = await verified_holders(
         session, [(item.kind.value, index) for item, _, index in indexed if item.verified]
     )
     owners = set(holders.values())
@@ -307,8 +402,11 @@ async def register_customer(
     created = not owners
     if owners:
         customer = await get_active_customer(session, owners.pop())
+        note_activity(customer, since)
     else:
-        customer = Customer(registered_channel=channel, created_at=now, updated_at=now)
+        customer = Customer(
+            registered_channel=channel, created_at=now, registered_at=since, updated_at=now
+        )
         session.add(customer)
         await session.flush()
     for name, value in names.items():
@@ -354,7 +452,7 @@ async def link_identity(
     normalised = normalise(kind, value, source_system=source_system, field=("value",))
     if verified:
         index = cipher.blind_index(kind=kind, value=normalised)
-        holder = (await _verified_holders(session, [(kind.value, index)])).get((kind.value, index))
+        holder = (await verified_holders(session, [(kind.value, index)])).get((kind.value, index))
         if holder is not None and holder != customer.id:
             raise graph_error(
                 GraphErrorCode.IDENTIFIER_CONFLICT,

@@ -129,6 +129,7 @@ def customer_rows(
         "survivor_id": None,
         "registered_channel": person.channel.value,
         "created_at": at,
+        "registered_at": at,
         "updated_at": at,
         "first_name_ct": sealer.seal(owner, "customer", "first_name_ct", cid, person.first_name),
         "last_name_ct": sealer.seal(owner, "customer", "last_name_ct", cid, person.last_name),

@@ -250,6 +250,7 @@ class Life:
                     "category": CATEGORIES[sku.category].slug,
                     "quantity": quantity,
                     "unit_price_minor": price,
+                    "total_minor": quantity * price,
                 }
             )
 

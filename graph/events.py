@@ -11,7 +11,7 @@ import json
 import re
 import uuid
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
@@ -21,17 +21,19 @@ from sqlmodel import col
 
 from core.clock import as_utc, utcnow
 from graph import hooks
-from graph.customers import find_by_identifier, get_active_customer
+from graph.customers import find_by_identifier, get_active_customer, note_activity
 from graph.enums import CampaignAction, Channel, EventType, IdentityKind, ReferralStatus
 from graph.errors import GraphErrorCode, graph_error
 from graph.identity import normalise
+from graph.lines import (
+    LineInput,
+    PricedLine,
+    check_lines,
+    refund_share,
+)
 from graph.models import Customer, Event, EventLine, Referral, Store
 from privacy.fields import FieldCipher
 
-MAX_LINES = 500
-MAX_QUANTITY = 100_000
-MAX_UNIT_PRICE_MINOR = 10**12
-MAX_TOTAL_MINOR = 10**15  # far below 2**63: every sum the database makes stays in range
 CLOCK_SKEW = timedelta(minutes=5)
 # Topics are codes, not free text: a caller's words could carry personal data into plaintext.
 TOPIC_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -45,14 +47,6 @@ class CustomerRef:
     kind: IdentityKind | None = None
     value: str | None = None
     source_system: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LineInput:
-    sku: str
-    quantity: int
-    category: str = ""
-    unit_price_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,35 +173,6 @@ async def _store_id(session: AsyncSession, code: str | None) -> uuid.UUID | None
     return store
 
 
-def check_lines(lines: list[LineInput], *, priced: bool) -> None:
-    if not 1 <= len(lines) <= MAX_LINES:
-        raise graph_error(GraphErrorCode.INVALID_INPUT, f"1 to {MAX_LINES} lines", "lines")
-    for position, line in enumerate(lines):
-        at = ("lines", str(position))
-        if not line.sku.strip() or len(line.sku) > 64:
-            raise graph_error(GraphErrorCode.INVALID_INPUT, "a sku has 1-64 characters", *at, "sku")
-        if not 0 < line.quantity <= MAX_QUANTITY:
-            raise graph_error(
-                GraphErrorCode.INVALID_INPUT, "quantity must be positive", *at, "quantity"
-            )
-        if priced and not 0 <= line.unit_price_minor <= MAX_UNIT_PRICE_MINOR:
-            raise graph_error(
-                GraphErrorCode.INVALID_INPUT,
-                f"a unit price is between 0 and {MAX_UNIT_PRICE_MINOR:,}",
-                *at,
-                "unitPriceMinor",
-            )
-        if priced and len(line.category) > 64:
-            raise graph_error(
-                GraphErrorCode.INVALID_INPUT,
-                "a category has at most 64 characters",
-                *at,
-                "category",
-            )
-    if priced and sum(line.quantity * line.unit_price_minor for line in lines) > MAX_TOTAL_MINOR:
-        raise graph_error(GraphErrorCode.INVALID_INPUT, "the total is implausibly large", "lines")
-
-
 async def _first_purchase(session: AsyncSession, customer: Customer, event: Event) -> bool:
     members = select(col(Customer.id)).where(
         or_(col(Customer.id) == customer.id, col(Customer.survivor_id) == customer.id)
@@ -226,10 +191,10 @@ async def _first_purchase(session: AsyncSession, customer: Customer, event: Even
     return earlier is None
 
 
-async def _open_referrals(session: AsyncSession, customer: Customer) -> list[Referral]:
+async def _open_referrals(session: AsyncSession, customer_id: uuid.UUID) -> list[Referral]:
     """The referrals that brought this customer (or a customer merged into it), unconverted."""
     members = select(col(Customer.id)).where(
-        or_(col(Customer.id) == customer.id, col(Customer.survivor_id) == customer.id)
+        or_(col(Customer.id) == customer_id, col(Customer.survivor_id) == customer_id)
     )
     rows = await session.execute(
         select(Referral)
@@ -258,6 +223,67 @@ async def record_purchase(
     now: datetime | None = None,
 ) -> Recorded:
     now = now or utcnow()
+    key, digest = purchase_request(
+        cipher,
+        customer=customer,
+        channel=channel,
+        lines=lines,
+        idempotency_key=idempotency_key,
+        currency=currency,
+        occurred_at=occurred_at,
+        store_code=store_code,
+        external_ref=external_ref,
+    )
+    replay = await _replay(session, key, digest)
+    if replay is not None:
+        return Recorded(replay, replayed=True)
+    priced, when, code = check_purchase(lines, occurred_at=occurred_at, currency=currency, now=now)
+    buyer = await resolve_ref(session, cipher, customer)
+    event, rows = purchase_rows(
+        buyer_id=buyer.id,
+        channel=channel,
+        store_id=await _store_id(session, store_code),
+        when=when,
+        now=now,
+        key=key,
+        digest=digest,
+        external_ref=external_ref,
+        currency=code,
+        priced=priced,
+    )
+    recorded = await _insert(session, event, rows, key, digest)
+    if recorded.replayed:
+        return recorded
+    note_activity(buyer, when)
+    first = await _first_purchase(session, buyer, event)
+    await hooks.publish(session, hooks.PurchaseRecorded(cipher, event, buyer, first))
+    if first:
+        await convert_referrals(session, buyer.id, event)
+    return recorded
+
+
+async def convert_referrals(session: AsyncSession, buyer_id: uuid.UUID, event: Event) -> None:
+    """The referee's first purchase converts the referral that brought them."""
+    for referral in await _open_referrals(session, buyer_id):
+        referral.status = ReferralStatus.CONVERTED
+        referral.converted_at = event.occurred_at
+        await session.flush()
+        await hooks.publish(session, hooks.ReferralConverted(referral, event))
+
+
+def purchase_request(
+    cipher: FieldCipher,
+    *,
+    customer: CustomerRef,
+    channel: Channel,
+    lines: list[LineInput],
+    idempotency_key: str,
+    currency: str,
+    occurred_at: datetime | None,
+    store_code: str | None,
+    external_ref: str | None,
+) -> tuple[str, str]:
+    """The stored idempotency key and request hash of a purchase (live and bulk paths)."""
     key = stored_idempotency_key(cipher, idempotency_key)
     digest = request_hash(
         cipher,
@@ -266,55 +292,63 @@ async def record_purchase(
             "customer": ref_fingerprint(cipher, customer),
             "channel": channel,
             "currency": currency,
-            "lines": [asdict(line) for line in lines],
+            "lines": [line.fingerprint() for line in lines],
             "occurred_at": occurred_at,
             "store": store_code,
             "ref": external_ref,
         },
     )
-    replay = await _replay(session, key, digest)
-    if replay is not None:
-        return Recorded(replay, replayed=True)
-    check_lines(lines, priced=True)
-    when = _check_time(occurred_at, now)
-    code = _check_currency(currency)
-    buyer = await resolve_ref(session, cipher, customer)
+    return key, digest
+
+
+def check_purchase(
+    lines: list[LineInput], *, occurred_at: datetime | None, currency: str, now: datetime
+) -> tuple[list[PricedLine], datetime, str]:
+    """A purchase's checks that need no database: lines priced, time, currency."""
+    priced = check_lines(lines, priced=True)
+    return priced, _check_time(occurred_at, now), _check_currency(currency)
+
+
+def purchase_rows(
+    *,
+    buyer_id: uuid.UUID,
+    channel: Channel,
+    store_id: uuid.UUID | None,
+    when: datetime,
+    now: datetime,
+    key: str,
+    digest: str,
+    external_ref: str | None,
+    currency: str,
+    priced: list[PricedLine],
+) -> tuple[Event, list[EventLine]]:
+    """The rows a purchase writes (the bulk path writes the same rows in sets)."""
     event = Event(
-        customer_id=buyer.id,
+        customer_id=buyer_id,
         type=EventType.PURCHASE,
         channel=channel,
-        store_id=await _store_id(session, store_code),
+        store_id=store_id,
         occurred_at=when,
         recorded_at=now,
         idempotency_key=key,
         request_hash=digest,
         external_ref=external_ref,
-        currency=code,
-        amount_minor=sum(line.quantity * line.unit_price_minor for line in lines),
+        currency=currency,
+        amount_minor=sum(line.total_minor for line in priced),
     )
     rows = [
         EventLine(
             event_id=event.id,
             line_no=number,
-            sku=line.sku.strip(),
-            category=line.category.strip(),
+            sku=line.sku,
+            category=line.category,
             quantity=line.quantity,
             unit_price_minor=line.unit_price_minor,
+            total_minor=line.total_minor,
         )
-        for number, line in enumerate(lines, start=1)
+        for number, line in enumerate(priced, start=1)
     ]
-    recorded = await _insert(session, event, rows, key, digest)
-    if recorded.replayed:
-        return recorded
-    first = await _first_purchase(session, buyer, event)
-    await hooks.publish(session, hooks.PurchaseRecorded(cipher, event, buyer, first))
-    # The referee's first purchase converts the referral that brought them.
-    for referral in await _open_referrals(session, buyer) if first else []:
-        referral.status = ReferralStatus.CONVERTED
-        referral.converted_at = event.occurred_at
-        await session.flush()
-        await hooks.publish(session, hooks.ReferralConverted(referral, event))
-    return recorded
+    return event, rows
 
 
 async def record_return(
@@ -397,10 +431,12 @@ async def record_return(
         for source in bought:
             if source.sku != sku or need == 0:
                 continue
-            usable = source.quantity - min(skip, source.quantity)
+            before = min(skip, source.quantity)
+            usable = source.quantity - before
             skip = max(0, skip - source.quantity)
             take = min(usable, need)
             if take:
+                refund = refund_share(source.total_minor, source.quantity, before=before, take=take)
                 rows.append(
                     EventLine(
                         event_id=purchase.id,
@@ -409,9 +445,10 @@ async def record_return(
                         category=source.category,
                         quantity=take,
                         unit_price_minor=source.unit_price_minor,
+                        total_minor=refund,
                     )
                 )
-                amount += take * source.unit_price_minor
+                amount += refund
                 need -= take
         returned[sku] += wanted.quantity
     event = Event(
@@ -452,26 +489,65 @@ async def record_event(
 ) -> Recorded:
     """Visits, contact-centre interactions and campaign responses."""
     now = now or utcnow()
-    key = stored_idempotency_key(cipher, idempotency_key)
-    digest = request_hash(
+    key, digest = event_request(
         cipher,
-        {
-            "op": "event",
-            "customer": ref_fingerprint(cipher, customer),
-            "type": type,
-            "channel": channel,
-            "occurred_at": occurred_at,
-            "store": store_code,
-            "topic": topic,
-            "satisfaction": satisfaction,
-            "campaign": campaign,
-            "campaign_channel": campaign_channel,
-            "action": action,
-        },
+        customer=customer,
+        type=type,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        occurred_at=occurred_at,
+        store_code=store_code,
+        topic=topic,
+        satisfaction=satisfaction,
+        campaign=campaign,
+        campaign_channel=campaign_channel,
+        action=action,
     )
     replay = await _replay(session, key, digest)
     if replay is not None:
         return Recorded(replay, replayed=True)
+    when = check_event(
+        type=type,
+        topic=topic,
+        satisfaction=satisfaction,
+        campaign=campaign,
+        action=action,
+        occurred_at=occurred_at,
+        now=now,
+    )
+    who = await resolve_ref(session, cipher, customer)
+    event = Event(
+        customer_id=who.id,
+        type=type,
+        channel=channel,
+        store_id=await _store_id(session, store_code),
+        occurred_at=when,
+        recorded_at=now,
+        idempotency_key=key,
+        request_hash=digest,
+        topic=topic,
+        satisfaction=satisfaction,
+        campaign=campaign,
+        campaign_channel=campaign_channel,
+        action=action,
+    )
+    recorded = await _insert(session, event, [], key, digest)
+    if not recorded.replayed:
+        note_activity(who, when)
+    return recorded
+
+
+def check_event(
+    *,
+    type: EventType,
+    topic: str | None,
+    satisfaction: int | None,
+    campaign: str | None,
+    action: CampaignAction | None,
+    occurred_at: datetime | None,
+    now: datetime,
+) -> datetime:
+    """A visit's, contact's or campaign response's checks that need no database."""
     if type in {EventType.PURCHASE, EventType.RETURN}:
         raise graph_error(
             GraphErrorCode.INVALID_INPUT, "use purchaseRecord or returnRecord for this type", "type"
@@ -495,21 +571,40 @@ async def record_event(
             "a campaign response needs a campaign and an action",
             "campaign",
         )
-    when = _check_time(occurred_at, now)
-    who = await resolve_ref(session, cipher, customer)
-    event = Event(
-        customer_id=who.id,
-        type=type,
-        channel=channel,
-        store_id=await _store_id(session, store_code),
-        occurred_at=when,
-        recorded_at=now,
-        idempotency_key=key,
-        request_hash=digest,
-        topic=topic,
-        satisfaction=satisfaction,
-        campaign=campaign,
-        campaign_channel=campaign_channel,
-        action=action,
+    return _check_time(occurred_at, now)
+
+
+def event_request(
+    cipher: FieldCipher,
+    *,
+    customer: CustomerRef,
+    type: EventType,
+    channel: Channel,
+    idempotency_key: str,
+    occurred_at: datetime | None,
+    store_code: str | None,
+    topic: str | None,
+    satisfaction: int | None,
+    campaign: str | None,
+    campaign_channel: Channel | None,
+    action: CampaignAction | None,
+) -> tuple[str, str]:
+    """The stored idempotency key and request hash of a non-purchase event."""
+    key = stored_idempotency_key(cipher, idempotency_key)
+    digest = request_hash(
+        cipher,
+        {
+            "op": "event",
+            "customer": ref_fingerprint(cipher, customer),
+            "type": type,
+            "channel": channel,
+            "occurred_at": occurred_at,
+            "store": store_code,
+            "topic": topic,
+            "satisfaction": satisfaction,
+            "campaign": campaign,
+            "campaign_channel": campaign_channel,
+            "action": action,
+        },
     )
-    return await _insert(session, event, [], key, digest)
+    return key, digest

@@ -74,19 +74,35 @@ GraphFact = (
     | CustomerUnmerged
 )
 Listener = Callable[[AsyncSession, GraphFact], Awaitable[None]]
+Probe = Callable[[AsyncSession], Awaitable[bool]]
 
 _listeners: list[Listener] = []
+_probes: dict[Listener, Probe] = {}
 
 
-def subscribe(listener: Listener) -> None:
-    """Add a listener once (subscribing the same function again changes nothing)."""
+def subscribe(listener: Listener, *, active: Probe | None = None) -> None:
+    """Add a listener once (subscribing the same function again changes nothing). `active`
+    tells whether it would do anything now (the loyalty engine: only with a program), so the
+    bulk path can skip publishing facts nobody acts on."""
     if listener not in _listeners:
         _listeners.append(listener)
+    if active is not None:
+        _probes[listener] = active
+
+
+async def anyone_listening(session: AsyncSession) -> bool:
+    """Whether publishing a fact now could change anything."""
+    for listener in list(_listeners):
+        probe = _probes.get(listener)
+        if probe is None or await probe(session):
+            return True
+    return False
 
 
 def unsubscribe(listener: Listener) -> None:
     if listener in _listeners:
         _listeners.remove(listener)
+    _probes.pop(listener, None)
 
 
 async def publish(session: AsyncSession, fact: GraphFact) -> None:

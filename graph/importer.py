@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,22 +32,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from core.clock import as_utc
+from core.clock import as_utc, utcnow
 from core.db import create_engine, session_factory, transaction
 from core.errors import DomainError
 from core.settings import Settings
-from graph.customers import register_customer
+from graph.customers import clean_profile, register_customer
 from graph.enums import CampaignAction, Channel, EventType, IdentityKind
 from graph.errors import GraphErrorCode, graph_error
 from graph.events import (
     CustomerRef,
-    LineInput,
     record_event,
     record_purchase,
     record_return,
     stored_idempotency_key,
 )
 from graph.identity import normalise
+from graph.lines import LineInput
 from graph.models import Event, Identity
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
@@ -55,13 +56,15 @@ CUSTOMER_COLUMNS = frozenset(
     {
         "channel", "phone", "email", "first_name", "last_name", "birth_date", "address",
         "external_id", "external_system", "loyalty_card", "phone_verified", "email_verified",
+        "registered_at",
     }
 )  # fmt: skip
 EVENT_COLUMNS = frozenset(
     {
         "type", "idempotency_key", "customer_id", "identifier_kind", "identifier_value",
         "identifier_source_system", "channel", "occurred_at", "store_code", "currency",
-        "external_ref", "lines", "sku", "category", "quantity", "unit_price_minor", "purchase_id",
+        "external_ref", "lines", "sku", "category", "quantity", "unit_price_minor", "total_minor",
+        "purchase_id",
         "purchase_idempotency_key", "topic", "satisfaction", "campaign", "campaign_channel",
         "action",
     }
@@ -74,6 +77,13 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 E = TypeVar("E", bound=StrEnum)
 
 
+class OnBadField(StrEnum):
+    """What a customer row with one invalid optional field (a birth date, a name) becomes."""
+
+    SKIP_FIELD = "skip-field"  # the customer is imported without it; the line is reported
+    SKIP_ROW = "skip-row"  # the whole row fails, as any other bad row
+
+
 class ImportFileError(ValueError):
     """The file as a whole cannot be imported: its type, encoding or header is wrong."""
 
@@ -84,25 +94,43 @@ class RowError(ValueError):
 
 @dataclass
 class ImportReport:
+    """Every line of the file lands in exactly one count: imported, skipped (already there),
+    failed, or empty (nothing but delimiters or whitespace); `partial` lines were imported
+    without a field that was invalid (`--on-bad-field skip-field`)."""
+
     imported: int = 0
     skipped: int = 0
+    empty: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)
+    partial: list[tuple[int, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def lines(self) -> int:
+        return self.imported + self.skipped + self.empty + len(self.failed)
 
     def summary(self) -> str:
         """Counts, then the failed lines (the first few dozen), with reasons free of values."""
         text = (
-            f"{self.imported} imported, {self.skipped} skipped (already there), "
-            f"{len(self.failed)} failed"
+            f"{self.lines} lines: {self.imported} imported, {self.skipped} skipped "
+            f"(already there), {len(self.failed)} failed, {self.empty} empty"
         )
-        if not self.failed:
+        if self.partial:
+            text += f"; {len(self.partial)} imported without an invalid field"
+        notes = [(line, reason) for line, reason in self.failed] + [
+            (line, f"imported without {reason}") for line, reason in self.partial
+        ]
+        if not notes:
             return text + "."
-        lines = [f"  line {line}: {reason}" for line, reason in self.failed[:LISTED_FAILURES]]
-        if len(self.failed) > LISTED_FAILURES:
-            lines.append(f"  ... and {len(self.failed) - LISTED_FAILURES} more")
+        notes.sort()
+        lines = [f"  line {line}: {reason}" for line, reason in notes[:LISTED_FAILURES]]
+        if len(notes) > LISTED_FAILURES:
+            lines.append(f"  ... and {len(notes) - LISTED_FAILURES} more")
         return "\n".join([text + ":", *lines])
 
 
-Record = tuple[int, dict[str, Any] | None, str | None]  # line, values, why unreadable
+# line, values, why unreadable; (line, None, None) is a line with nothing in it
+Record = tuple[int, dict[str, Any] | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +211,7 @@ def _csv_records(path: Path) -> Iterator[Record]:
         for row in reader:
             line, last = last + 1, reader.line_num
             if not any(cell.strip() for cell in row):
+                yield line, None, None
                 continue
             if len(row) > len(header):
                 yield line, None, f"{len(row)} values but {len(header)} columns in the header"
@@ -195,6 +224,7 @@ def _jsonl_records(path: Path) -> Iterator[Record]:
     with path.open(encoding="utf-8-sig") as handle:
         for line, text in enumerate(handle, start=1):
             if not text.strip():
+                yield line, None, None
                 continue
             try:
                 values = json.loads(text)
@@ -319,7 +349,7 @@ def describe(error: DomainError) -> str:
     return f"{error.code}{f' ({where})' if where else ''}: {error.message}"
 
 
-Handler = Callable[[AsyncSession, FieldCipher, Row, Settings], Awaitable[bool]]
+Handler = Callable[[AsyncSession, FieldCipher, Row, Settings, list[str]], Awaitable[bool]]
 
 
 async def _import(
@@ -367,28 +397,48 @@ async def _import_chunk(
     report: ImportReport,
 ) -> None:
     async with transaction(sessions) as session:
-        for line, values, unreadable in chunk:
-            if values is None:
-                report.failed.append((line, unreadable or "unreadable"))
-                continue
-            try:
-                async with session.begin_nested():
-                    created = await handler(
-                        session, FieldCipher(session, provider), Row(values, columns), settings
-                    )
-            except RowError as error:
-                report.failed.append((line, str(error)))
-            except DomainError as error:
-                report.failed.append((line, describe(error)))
-            except IntegrityError:  # e.g. another import registered the same identifier
-                report.failed.append((line, "the database rejected this row (a conflict)"))
-            else:
-                if created:
-                    report.imported += 1
-                else:
-                    report.skipped += 1
-            finally:
-                session.expunge_all()
+        for record in chunk:
+            await run_row(session, provider, settings, record, columns, handler, report)
+
+
+async def run_row(
+    session: AsyncSession,
+    provider: KeyProvider,
+    settings: Settings,
+    record: Record,
+    columns: frozenset[str],
+    handler: Handler,
+    report: ImportReport,
+) -> None:
+    """One record through its service under a savepoint: a bad row writes nothing and is
+    reported by line; the rows around it are unaffected."""
+    line, values, unreadable = record
+    if values is None:
+        if unreadable is None:
+            report.empty += 1
+        else:
+            report.failed.append((line, unreadable))
+        return
+    notes: list[str] = []
+    try:
+        async with session.begin_nested():
+            created = await handler(
+                session, FieldCipher(session, provider), Row(values, columns), settings, notes
+            )
+    except RowError as error:
+        report.failed.append((line, str(error)))
+    except DomainError as error:
+        report.failed.append((line, describe(error)))
+    except IntegrityError:  # e.g. another import registered the same identifier
+        report.failed.append((line, "the database rejected this row (a conflict)"))
+    else:
+        if created:
+            report.imported += 1
+        else:
+            report.skipped += 1
+        report.partial.extend((line, note) for note in notes)
+    finally:
+        session.expunge_all()
 
 
 async def _already_held(
@@ -414,7 +464,34 @@ async def _already_held(
     return bool(holders)
 
 
-async def _customer(session: AsyncSession, cipher: FieldCipher, row: Row, _: Settings) -> bool:
+def profile_fields(row: Row, mode: OnBadField, notes: list[str]) -> dict[str, Any]:
+    """The row's optional profile fields, each checked alone by the service's own rule
+    (`clean_profile`); with skip-field an invalid one is left out and noted by column."""
+    now = utcnow()
+    found: dict[str, Any] = {}
+    for name in ("first_name", "last_name", "birth_date", "address"):
+        try:
+            value: Any = row.day(name) if name == "birth_date" else row.text(name)
+            clean_profile(**{name: value}, now=now)
+        except (RowError, DomainError) as error:
+            if mode is OnBadField.SKIP_ROW:
+                raise
+            reason = str(error) if isinstance(error, RowError) else describe(error)
+            notes.append(f"{name} ({reason})")
+            value = None
+        found[name] = value
+    return found
+
+
+async def customer_row(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    row: Row,
+    _: Settings,
+    notes: list[str],
+    *,
+    mode: OnBadField = OnBadField.SKIP_FIELD,
+) -> bool:
     channel = row.choice("channel", Channel, required=True)
     assert channel is not None
     phone, email = row.text("phone"), row.text("email")
@@ -422,7 +499,8 @@ async def _customer(session: AsyncSession, cipher: FieldCipher, row: Row, _: Set
     system = row.text("external_system")
     phone_verified = row.flag("phone_verified", default=True)
     email_verified = row.flag("email_verified", default=True)
-    birth_date = row.day("birth_date")
+    registered_at = row.moment("registered_at")
+    profile = profile_fields(row, mode, notes)
     verified = (phone and phone_verified) or (email and email_verified) or card or external
     if not verified:
         # Nothing verified: the service would create a new customer every time; a customer
@@ -437,20 +515,18 @@ async def _customer(session: AsyncSession, cipher: FieldCipher, row: Row, _: Set
         channel=channel,
         phone=phone,
         email=email,
-        first_name=row.text("first_name"),
-        last_name=row.text("last_name"),
-        birth_date=birth_date,
-        address=row.text("address"),
+        **profile,
         external_id=external,
         external_system=system,
         loyalty_card=card,
         phone_verified=phone_verified,
         email_verified=email_verified,
+        registered_at=registered_at,
     )
     return result.created
 
 
-def _lines(row: Row, *, priced: bool) -> list[LineInput]:
+def row_lines(row: Row, *, priced: bool) -> list[LineInput]:
     if row.has("lines"):
         if row.has("sku"):
             raise RowError("give either lines or sku, not both")
@@ -472,20 +548,24 @@ def _lines(row: Row, *, priced: bool) -> list[LineInput]:
     return [_line(row, priced=priced)]
 
 
-LINE_FIELDS = ("sku", "category", "quantity", "unit_price_minor")
+LINE_FIELDS = ("sku", "category", "quantity", "unit_price_minor", "total_minor")
 
 
 def _line(row: Row, *, priced: bool) -> LineInput:
     quantity = row.integer("quantity")
+    unit, total = row.integer("unit_price_minor"), row.integer("total_minor")
+    if priced and unit is None and total is None:
+        raise RowError("unit_price_minor or total_minor is required")
     return LineInput(
         sku=row.required("sku"),
         quantity=1 if quantity is None else quantity,
         category=row.text("category") or "",
-        unit_price_minor=row.integer("unit_price_minor", required=priced) or 0,
+        unit_price_minor=unit if priced else None,
+        total_minor=total if priced else None,
     )
 
 
-def _customer_ref(row: Row) -> CustomerRef:
+def row_customer_ref(row: Row) -> CustomerRef:
     customer_id = row.object_id("customer_id", "Customer")
     kind = row.choice("identifier_kind", IdentityKind)
     value = row.text("identifier_value")
@@ -520,7 +600,9 @@ async def _purchase_of(session: AsyncSession, cipher: FieldCipher, row: Row) -> 
     return found
 
 
-async def _event(session: AsyncSession, cipher: FieldCipher, row: Row, settings: Settings) -> bool:
+async def event_row(
+    session: AsyncSession, cipher: FieldCipher, row: Row, settings: Settings, _: list[str]
+) -> bool:
     kind = row.choice("type", EventType, required=True)
     channel = row.choice("channel", Channel, required=True)
     assert kind is not None and channel is not None
@@ -531,9 +613,9 @@ async def _event(session: AsyncSession, cipher: FieldCipher, row: Row, settings:
         recorded = await record_purchase(
             session,
             cipher,
-            customer=_customer_ref(row),
+            customer=row_customer_ref(row),
             channel=channel,
-            lines=_lines(row, priced=True),
+            lines=row_lines(row, priced=True),
             idempotency_key=key,
             currency=row.text("currency") or settings.currency,
             occurred_at=occurred_at,
@@ -546,7 +628,7 @@ async def _event(session: AsyncSession, cipher: FieldCipher, row: Row, settings:
             cipher,
             purchase_id=await _purchase_of(session, cipher, row),
             channel=channel,
-            lines=_lines(row, priced=False),
+            lines=row_lines(row, priced=False),
             idempotency_key=key,
             occurred_at=occurred_at,
             store_code=store_code,
@@ -555,7 +637,7 @@ async def _event(session: AsyncSession, cipher: FieldCipher, row: Row, settings:
         recorded = await record_event(
             session,
             cipher,
-            customer=_customer_ref(row),
+            customer=row_customer_ref(row),
             type=kind,
             channel=channel,
             idempotency_key=key,
@@ -571,7 +653,12 @@ async def _event(session: AsyncSession, cipher: FieldCipher, row: Row, settings:
 
 
 async def import_customers(
-    settings: Settings, provider: KeyProvider, path: Path, *, console: Console
+    settings: Settings,
+    provider: KeyProvider,
+    path: Path,
+    *,
+    console: Console,
+    on_bad_field: OnBadField = OnBadField.SKIP_FIELD,
 ) -> ImportReport:
     """Register every good row as `customerRegister` would; rows that match an existing
     customer (a verified identifier, or all of its identifiers) count as skipped."""
@@ -582,7 +669,7 @@ async def import_customers(
         console,
         columns=CUSTOMER_COLUMNS,
         required=("channel",),
-        handler=_customer,
+        handler=partial(customer_row, mode=on_bad_field),
         what="customers",
     )
 
@@ -599,6 +686,6 @@ async def import_events(
         console,
         columns=EVENT_COLUMNS,
         required=("type", "idempotency_key"),
-        handler=_event,
+        handler=event_row,
         what="events",
     )

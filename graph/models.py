@@ -34,6 +34,9 @@ class Customer(SQLModel, table=True):
     survivor_id: uuid.UUID | None = _fk("customer.id", nullable=True)
     registered_channel: str = Field(sa_type=String(24))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    # When the customer joined: given at registration (an import's `registered_at`), and moved
+    # back to the earliest event recorded for them, so history imported later stays true.
+    registered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     first_name_ct: bytes | None = _ct()
     last_name_ct: bytes | None = _ct()
@@ -128,7 +131,10 @@ class EventLine(SQLModel, table=True):
     sku: str = Field(sa_type=String(64))
     category: str = Field(sa_type=String(64))
     quantity: int
+    # Whole minor units; when a line's total does not divide by its quantity this is the
+    # floor and `total_minor` is the amount paid (see graph.lines.price_line).
     unit_price_minor: int = Field(sa_type=BigInteger)
+    total_minor: int = Field(sa_type=BigInteger)
 
 
 class Review(SQLModel, table=True):
@@ -216,3 +222,17 @@ class MergeRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     undone_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     undone_by: str | None = Field(default=None, sa_type=String(100))
+
+
+class ImportCheckpoint(SQLModel, table=True):
+    """How far a bulk import of one file got: written in each batch's own transaction, so
+    `--resume` restarts after the last batch that committed. Holds counts and line numbers
+    with reasons, never a value from the file."""
+
+    __tablename__ = "import_checkpoint"
+
+    id: str = Field(primary_key=True, sa_type=String(100))  # "<what>:<sha-256 of the file>"
+    last_line: int = Field(default=0)
+    report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    done: bool = Field(default=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

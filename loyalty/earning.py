@@ -48,7 +48,8 @@ async def cart_of(session: AsyncSession, event: Event) -> Cart:
         occurred_at=event.occurred_at,
         currency=event.currency or "",
         lines=tuple(
-            Line(line.sku, line.category, line.quantity, line.unit_price_minor) for line in lines
+            Line(line.sku, line.category, line.quantity, line.unit_price_minor, line.total_minor)
+            for line in lines
         ),
     )
 

@@ -102,4 +102,8 @@ async def on_graph_fact(session: AsyncSession, fact: hooks.GraphFact) -> None:
 
 def install() -> None:
     """Subscribe the loyalty engine to the graph's facts (idempotent)."""
-    hooks.subscribe(on_graph_fact)
+    hooks.subscribe(on_graph_fact, active=_program_active)
+
+
+async def _program_active(session: AsyncSession) -> bool:
+    return await active_program(session) is not None

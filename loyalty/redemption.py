@@ -20,13 +20,8 @@ from sqlmodel import col
 from core.clock import utcnow
 from graph.customers import get_active_customer, get_customer
 from graph.enums import EventType
-from graph.events import (
-    MAX_TOTAL_MINOR,
-    LineInput,
-    check_lines,
-    request_hash,
-    stored_idempotency_key,
-)
+from graph.events import request_hash, stored_idempotency_key
+from graph.lines import MAX_TOTAL_MINOR, LineInput, check_lines
 from graph.models import Event
 from loyalty.definition import MAX_POINTS
 from loyalty.earning import capped, points_paid_for
@@ -538,7 +533,7 @@ async def quote(
     now = now or utcnow()
     check_lines(
         [
-            LineInput(line.sku, line.quantity, line.category, line.unit_price_minor)
+            LineInput(line.sku, line.quantity, line.category, line.unit_price_minor, line.total)
             for line in cart.lines
         ],
         priced=True,

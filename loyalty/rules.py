@@ -21,10 +21,11 @@ class Line:
     category: str
     quantity: int
     unit_price_minor: int
+    total: int | None = None  # the line's total when given (see graph.lines.price_line)
 
     @property
     def total_minor(self) -> int:
-        return self.quantity * self.unit_price_minor
+        return self.quantity * self.unit_price_minor if self.total is None else self.total
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,16 @@ class FieldCipher:
         self._by_id[material.key_id] = material
         return material
 
+    def new_subject(self, subject_id: uuid.UUID) -> DataKey:
+        """A data key for a subject created in this unit of work, made without a query (a new
+        subject has none): the bulk path writes the returned rows itself, in one statement."""
+        row, plaintext = new_data_key_row(self._provider, subject_id)
+        material = DataKeyMaterial(key_id=row.id, version=1, key=plaintext)
+        self._active[subject_id] = material
+        self._by_id[row.id] = material
+        self._subject_of[row.id] = subject_id
+        return row
+
     def forget(self, subject_ids: Iterable[uuid.UUID]) -> None:
         """Drop the cached keys of these subjects (after their keys are destroyed), so this
         cipher can no more decrypt their data than a fresh one could."""

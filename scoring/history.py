@@ -255,7 +255,7 @@ async def _customers(loader: _Loader) -> tuple[list[uuid.UUID], Floats, Ints]:
     gives the same row order, so training on it gives the same model."""
     wanted = [col(Customer.id).in_(list(loader.members))] if loader.restricted else []
     rows = await loader.rows(
-        select(OWNER, func.min(col(Customer.created_at))).where(*wanted).group_by(OWNER)
+        select(OWNER, func.min(col(Customer.registered_at))).where(*wanted).group_by(OWNER)
     )
     first = dict(rows)
     statuses = dict(

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.db import transaction
 from graph.customers import register_customer
 from graph.enums import Channel
-from graph.events import CustomerRef, LineInput, record_purchase, record_return
+from graph.events import CustomerRef, record_purchase, record_return
+from graph.lines import LineInput
 from loyalty.definition import ProgramDefinition, parse_definition
 from loyalty.ledger import Balance, balance_of
 from loyalty.program import load_program, read_program_file

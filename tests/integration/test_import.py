@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +20,15 @@ from core.db import create_engine, session_factory
 from core.settings import Settings
 from graph.customers import decrypt_profile, find_by_identifier
 from graph.enums import IdentityKind
-from graph.importer import ImportFileError, ImportReport, import_customers, import_events
+from graph.importer import (
+    ImportFileError,
+    ImportReport,
+    OnBadField,
+    import_customers,
+    import_events,
+)
+from graph.bulk_customers import bulk_import_customers
+from graph.bulk_events import bulk_import_events
 from graph.models import Customer, Event, EventLine, Identity
 from privacy.fields import FieldCipher
 from privacy.keys import LocalKeyring
@@ -40,7 +50,6 @@ POS,+79165551239,maria@@example,Мария,Белова,,,
 BAD_CUSTOMER_LINES = {
     4: ("+7 000 111 22 33", "oleg.sidorov@example.com", "Олег", "Сидоров"),
     5: ("+79165551236", "petr.smirnov@example.com", "Пётр", "Смирнов", "TELEGRAM"),
-    6: ("+79165551237", "Мария", "Орлова", "12.04.1990"),
     10: ("+79165551239", "maria@@example", "Белова"),
 }
 
@@ -109,6 +118,17 @@ PURCHASE;csv-purchase-3;PHONE;+79165551234;POS;2025-02-05T10:00:00Z;[not json;;;
 """
 
 
+@pytest.fixture(autouse=True, params=["row-by-row", "bulk"])
+def path_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs through the per-row services and through the bulk path (in small
+    batches, so rows meet across batch boundaries): both must give the same outcome."""
+    if request.param == "bulk":
+        module = sys.modules[__name__]
+        monkeypatch.setattr(module, "import_customers", partial(bulk_import_customers, batch_rows=3))
+        monkeypatch.setattr(module, "import_events", partial(bulk_import_events, batch_rows=3))
+    return str(request.param)
+
+
 def _console() -> Console:
     return Console(file=io.StringIO(), width=120)
 
@@ -150,19 +170,24 @@ async def test_customers_csv_imports_good_rows_and_reports_bad_ones(settings, pr
     # when the file is imported
     report = await _import_customers(settings, provider, path)
     # then the good rows are customers and each bad row is reported by its line
-    assert (report.imported, report.skipped) == (4, 0)
+    assert (report.imported, report.skipped, report.empty) == (5, 0, 1)
     assert [line for line, _ in report.failed] == sorted(BAD_CUSTOMER_LINES)
+    # and every line of the file is counted, the empty one too
+    assert report.lines == len(CUSTOMERS_CSV.splitlines()) - 1
     reasons = dict(report.failed)
     assert reasons[4].startswith("INVALID_PHONE (phone)")
     assert "channel must be one of" in reasons[5]
-    assert "birth_date" in reasons[6]
     assert reasons[10].startswith("INVALID_EMAIL (email)")
+    # and a customer with an invalid birth date is imported without it, the line reported
+    assert report.partial == [(6, "birth_date (birth_date must be a date as YYYY-MM-DD)")]
+    assert "line 6: imported without birth_date" in report.summary()
+    assert "12.04.1990" not in report.summary()
     for line, values in BAD_CUSTOMER_LINES.items():
         for value in values:
             assert value not in reasons[line] and value not in report.summary()
     # and bad rows wrote nothing: no customer, identity or data key of theirs
     assert await _counts(settings) == {
-        "Customer": 4, "Identity": 6, "DataKey": 4, "Event": 0, "EventLine": 0,
+        "Customer": 5, "Identity": 7, "DataKey": 5, "Event": 0, "EventLine": 0,
     }  # fmt: skip
     async with _session(settings) as session:
         cipher = FieldCipher(session, provider)
@@ -172,7 +197,12 @@ async def test_customers_csv_imports_good_rows_and_reports_bad_ones(settings, pr
         assert anna is not None
         profile = await decrypt_profile(cipher, anna)
         assert (profile.first_name, str(profile.birth_date)) == ("Анна", "1990-04-12")
-        for phone in ("+79165551236", "+79165551237", "+79165551239"):
+        maria = await find_by_identifier(
+            session, cipher, kind=IdentityKind.PHONE, value="+79165551237"
+        )
+        assert maria is not None
+        assert (await decrypt_profile(cipher, maria)).birth_date is None
+        for phone in ("+79165551236", "+79165551239"):
             assert await find_by_identifier(
                 session, cipher, kind=IdentityKind.PHONE, value=phone
             ) is None  # fmt: skip
@@ -183,8 +213,18 @@ async def test_customers_csv_imports_good_rows_and_reports_bad_ones(settings, pr
 
     # when the same file is imported again, nothing changes (rows only count as skipped)
     again = await _import_customers(settings, provider, path)
-    assert (again.imported, again.skipped) == (0, 4)
+    assert (again.imported, again.skipped) == (0, 5)
     assert again.failed == report.failed
+    assert (await _counts(settings))["Customer"] == 5
+
+
+async def test_skip_row_rejects_a_customer_with_an_invalid_field(settings, provider, tmp_path):
+    path = _write(tmp_path, "customers.csv", CUSTOMERS_CSV)
+    report = await import_customers(
+        settings, provider, path, console=_console(), on_bad_field=OnBadField.SKIP_ROW
+    )
+    assert (report.imported, report.partial) == (4, [])
+    assert "birth_date" in dict(report.failed)[6]
     assert (await _counts(settings))["Customer"] == 4
 
 
@@ -195,7 +235,7 @@ async def test_events_jsonl_imports_good_rows_reports_bad_ones_and_replays(
     customers = await _import_customers(
         settings, provider, _write(tmp_path, "customers.csv", CUSTOMERS_CSV)
     )
-    assert customers.imported == 4
+    assert customers.imported == 5
     path = _write(tmp_path, "events.jsonl", EVENTS_JSONL)
     # when the events are imported
     report = await import_events(settings, provider, path, console=_console())

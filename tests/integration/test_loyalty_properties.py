@@ -54,7 +54,8 @@ from core.db import create_engine, session_factory, transaction
 from core.errors import DomainError
 from graph.customers import register_customer
 from graph.enums import Channel
-from graph.events import CustomerRef, LineInput, record_purchase, record_return
+from graph.events import CustomerRef, record_purchase, record_return
+from graph.lines import LineInput
 from loyalty import install
 from loyalty.definition import ReturnPolicy
 from loyalty.ledger import balance_of

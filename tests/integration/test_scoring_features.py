@@ -18,8 +18,9 @@ from sqlmodel import col
 from core.db import create_engine, session_factory, transaction
 from core.settings import Settings
 from graph.enums import Channel, CustomerStatus, SocialPlatform
-from graph.events import CustomerRef, LineInput, record_purchase
+from graph.events import CustomerRef, record_purchase
 from graph.influence import link_social_profile
+from graph.lines import LineInput
 from graph.merge import merge_customers
 from graph.models import Customer
 from ml.training import TrainRequest, prepare

@@ -42,6 +42,11 @@ class CustomerRegisterInput:
     email_verified: bool = strawberry.field(
         default=False, description="True only when the channel confirmed the e-mail."
     )
+    registered_at: dt.datetime | None = strawberry.field(
+        default=None,
+        description="Member since (staff only, e.g. moving a member from another system); "
+        "defaults to now. An earlier date moves an existing customer's date back.",
+    )
 
 
 @strawberry.type
@@ -108,6 +113,7 @@ class CustomerMutation:
         self, info: Info, input: CustomerRegisterInput
     ) -> CustomerRegisterPayload:
         require_roles(info, *WRITERS)
+        require_roles_if(info, input.registered_at is not None, *MERGERS)
         ctx = info.context
         result, errors = await in_transaction(
             info,
@@ -126,6 +132,7 @@ class CustomerMutation:
                 loyalty_card=input.loyalty_card,
                 phone_verified=input.phone_verified,
                 email_verified=input.email_verified,
+                registered_at=input.registered_at,
             ),
         )
         if result is None:

@@ -144,6 +144,10 @@ class Customer(Node):
     status: CustomerStatus
     registered_channel: Channel
     created_at: dt.datetime
+    registered_at: dt.datetime = strawberry.field(
+        description="Member since: the registration date given (import, staff) or the first "
+        "recorded activity, whichever is earlier. `createdAt` is when the row was written."
+    )
     row: strawberry.Private[models.Customer]
 
     @classmethod
@@ -153,6 +157,7 @@ class Customer(Node):
             status=CustomerStatus(row.status),
             registered_channel=Channel(row.registered_channel),
             created_at=row.created_at,
+            registered_at=row.registered_at,
             row=row,
         )
 

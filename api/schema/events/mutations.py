@@ -15,7 +15,8 @@ from api.schema.enums import Long
 from api.schema.events.types import EventNode, Purchase, ReturnEvent, event_node
 from api.schema.transaction import in_transaction
 from graph.enums import CampaignAction, Channel, EventType, IdentityKind
-from graph.events import CustomerRef, LineInput, record_event, record_purchase, record_return
+from graph.events import CustomerRef, record_event, record_purchase, record_return
+from graph.lines import LineInput
 
 RECORDERS = (Role.APP, Role.OPERATOR, Role.ADMIN)
 
@@ -27,12 +28,25 @@ class IdentifierInput:
     source_system: str | None = None
 
 
-@strawberry.input
+@strawberry.input(
+    description="Give `unitPriceMinor`, or the line's `totalMinor` (a total that does not "
+    "divide by the quantity keeps the quantity), or both when they agree."
+)
 class PurchaseLineInput:
     sku: str
     category: str
     quantity: int
-    unit_price_minor: Long
+    unit_price_minor: Long | None = None
+    total_minor: Long | None = None
+
+    def line(self) -> LineInput:
+        return LineInput(
+            sku=self.sku,
+            category=self.category,
+            quantity=self.quantity,
+            unit_price_minor=None if self.unit_price_minor is None else int(self.unit_price_minor),
+            total_minor=None if self.total_minor is None else int(self.total_minor),
+        )
 
 
 @strawberry.input
@@ -127,15 +141,7 @@ class EventMutation:
     ) -> PurchaseRecordPayload:
         require_roles(info, *RECORDERS)
         ctx = info.context
-        lines = [
-            LineInput(
-                sku=line.sku,
-                category=line.category,
-                quantity=line.quantity,
-                unit_price_minor=int(line.unit_price_minor),
-            )
-            for line in input.lines
-        ]
+        lines = [line.line() for line in input.lines]
         recorded, errors = await in_transaction(
             info,
             lambda session: record_purchase(

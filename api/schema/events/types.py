@@ -27,7 +27,10 @@ class Line:
     sku: str
     category: str
     quantity: int
-    unit_price: Money
+    unit_price: Money = strawberry.field(
+        description="Whole minor units: the floor when the line's total does not divide."
+    )
+    total: Money
 
 
 @strawberry.interface(name="Event", description="A business event, kept as it arrived.")
@@ -65,6 +68,7 @@ async def _lines(info: Info, row: models.Event) -> list[Line]:
             category=line.category,
             quantity=line.quantity,
             unit_price=Money(amount_minor=Long(line.unit_price_minor), currency=currency),
+            total=Money(amount_minor=Long(line.total_minor), currency=currency),
         )
         for line in await info.context.loaders.lines.load(row.id)
     ]

@@ -14,6 +14,7 @@ from api.schema.enums import Long
 from api.schema.events.mutations import PurchaseLineInput
 from core.clock import utcnow
 from graph.enums import Channel
+from graph.lines import LineInput, price_line
 from loyalty.rules import Cart, Line
 
 # Who may move or quote points for a customer other than themself.
@@ -109,8 +110,13 @@ class PointsQuoteInput:
             channel=self.channel,
             occurred_at=utcnow(),
             currency=(self.currency or default_currency).strip().upper(),
-            lines=tuple(
-                Line(line.sku, line.category, line.quantity, int(line.unit_price_minor))
-                for line in self.lines
-            ),
+            lines=tuple(_line(line.line()) for line in self.lines),
         )
+
+
+def _line(given: LineInput) -> Line:
+    """An input line as the earning rules see it; `quote` validates it first."""
+    priced = price_line(given)
+    return Line(
+        priced.sku, priced.category, priced.quantity, priced.unit_price_minor, given.total_minor
+    )
