@@ -1,4 +1,4 @@
-"""The Fellegi–Sunter model: blocking, comparisons, unsupervised training, scoring (Splink 4).
+"""The Fellegi-Sunter model: blocking, comparisons, unsupervised training, scoring (Splink 4).
 
 DuckDB runs in memory with spilling to disk switched off (`temp_directory` empty), so the
 decrypted records never reach a file. The Spark backend is used when a Spark session is passed
@@ -155,8 +155,11 @@ def train(linker: Linker, *, max_pairs: float = 1e6, seed: int = 15) -> None:
         _quiet(linker.training.estimate_parameters_using_expectation_maximisation, rule)
 
 
-def new_linker(records: list[Record], *, db_api: Any = None, model: dict[str, Any] | None = None) -> Linker:
-    return Linker(frame(records), model or settings(), db_api or memory_duckdb())
+def new_linker(
+    records: list[Record], *, db_api: Any = None, model: dict[str, Any] | None = None
+) -> Linker:
+    table: Any = frame(records)
+    return Linker(table, model or settings(), db_api or memory_duckdb())
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +222,8 @@ def scored_pairs(linker: Linker, predictions: pd.DataFrame) -> list[ScoredPair]:
 
 def predict(linker: Linker, *, threshold: float) -> list[ScoredPair]:
     result = linker.inference.predict(threshold_match_probability=threshold)
-    return scored_pairs(linker, result.as_pandas_dataframe())
+    frame_: pd.DataFrame = result.as_pandas_dataframe()  # type: ignore[no-untyped-call]
+    return scored_pairs(linker, frame_)
 
 
 def model_json(linker: Linker) -> dict[str, Any]:
@@ -238,6 +242,6 @@ def score_against(
     linker = new_linker(block, model=model)
     result = linker.inference.find_matches_to_new_records(
         frame([new]), blocking_rules=[], match_weight_threshold=-50
-    ).as_pandas_dataframe()
+    ).as_pandas_dataframe()  # type: ignore[no-untyped-call]
     pairs = scored_pairs(linker, result)
     return [pair for pair in pairs if pair.probability >= threshold and pair.left != pair.right]

@@ -1,9 +1,9 @@
-# ruff: noqa: RUF001  (Russian letters are meant to be Cyrillic)
+# ruff: noqa: RUF001, RUF002  (Russian letters are meant to be Cyrillic)
 """Matching forms of Russian customer data, computed in memory only.
 
 Every function here is pure: it turns one decrypted value into the form the matcher compares.
 Names in Cyrillic and in Latin letters meet in one Latin "skeleton" (Иванов, Ivanov, Iwanow
-→ ivanov; Юлия, Yuliya, Iulia → ulia), diminutives become the passport name (Саша →
+→ ivanov; Юлия, Yuliya, Iulia → iulia), diminutives become the passport name (Саша →
 Александр), ё is е, patronymics are split off, a surname keeps its stem and its gender form apart
 (Иванов/Иванова share a stem and differ in gender: evidence of two people, not one), e-mail
 addresses lose dots and +tags in the local part and typos in well-known domains, phones are
