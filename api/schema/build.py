@@ -34,6 +34,8 @@ from api.schema.events.types import (
     ReturnEvent,
     Visit,
 )
+from api.schema.identity.mutations import IdentityMutation
+from api.schema.identity.queries import IdentityQuery
 from api.schema.influence.mutations import InfluenceMutation
 from api.schema.loyalty.mutations import LoyaltyMutation
 from api.schema.loyalty.queries import LoyaltyQuery
@@ -50,7 +52,15 @@ CACHE_SIZE = 256
 
 
 @strawberry.type
-class Query(CustomerQuery, LoyaltyQuery, ConsentQuery, RequestQuery, ExportQuery, ScoringQuery):
+class Query(
+    CustomerQuery,
+    LoyaltyQuery,
+    ConsentQuery,
+    RequestQuery,
+    ExportQuery,
+    ScoringQuery,
+    IdentityQuery,
+):
     pass
 
 
@@ -64,6 +74,7 @@ class Mutation(
     RequestMutation,
     ExportMutation,
     ScoringMutation,
+    IdentityMutation,
 ):
     pass
 
