@@ -32,6 +32,8 @@ from privacy.audit import pseudonym
 from privacy.fields import FieldCipher
 
 AUTOMATIC_ACTOR = "identity-resolution"
+AUTOMATIC_DEFAULT = 0.999
+REVIEW_DEFAULT = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +41,8 @@ class Thresholds:
     """Match probabilities. The automatic default holds precision ≥ 0.999 on the demo and on
     the second benchmark set (benchmarks/identity_quality.py)."""
 
-    automatic: float = 0.999
-    review: float = 0.5
+    automatic: float = AUTOMATIC_DEFAULT
+    review: float = REVIEW_DEFAULT
 
     def __post_init__(self) -> None:
         if not 0.0 < self.review <= self.automatic <= 1.0:
