@@ -35,7 +35,6 @@ from core.clock import as_utc
 from core.db import create_engine, session_factory, transaction
 from core.errors import DomainError
 from core.settings import Settings
-from graph.customers import register_customer
 from graph.enums import CampaignAction, Channel, EventType, IdentityKind
 from graph.errors import GraphErrorCode, graph_error
 from graph.events import (
@@ -48,6 +47,7 @@ from graph.events import (
 )
 from graph.identity import normalise
 from graph.models import Event, Identity
+from graph.resolution.registration import register_and_match
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
 
@@ -431,7 +431,8 @@ async def _customer(session: AsyncSession, cipher: FieldCipher, row: Row, _: Set
         present = [(kind, value, source) for kind, value, source in wanted if value]
         if present and await _already_held(session, cipher, present):
             return False
-    result = await register_customer(
+    # Matched against its block on arrival, as a registration is (graph.resolution).
+    result, _possible = await register_and_match(
         session,
         cipher,
         channel=channel,
