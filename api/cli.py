@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 from graphql import GraphQLError
 
-from api import cli_exports, cli_graph, cli_import, cli_keys, cli_requests, cli_scoring
+from api import (
+    cli_exports,
+    cli_graph,
+    cli_identity,
+    cli_import,
+    cli_keys,
+    cli_requests,
+    cli_scoring,
+)
 from api.auth import Role, issue_token
 from api.cli_common import console, load_settings, parse_instant, with_sessions
 from api.schema.common import customer_uuid
@@ -27,7 +35,15 @@ ledger_app = typer.Typer(no_args_is_help=True, help="The points ledger.")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(ledger_app, name="ledger")
-for module in (cli_exports, cli_graph, cli_import, cli_keys, cli_requests, cli_scoring):
+for module in (
+    cli_exports,
+    cli_graph,
+    cli_identity,
+    cli_import,
+    cli_keys,
+    cli_requests,
+    cli_scoring,
+):
     module.register(app)
 
 

@@ -33,6 +33,8 @@ class GraphErrorCode(StrEnum):
     ALREADY_REFERRED = "ALREADY_REFERRED"
     SOCIAL_PROFILE_TAKEN = "SOCIAL_PROFILE_TAKEN"
     CONFLICT = "CONFLICT"
+    CANDIDATE_NOT_FOUND = "CANDIDATE_NOT_FOUND"
+    CANDIDATE_DECIDED = "CANDIDATE_DECIDED"
 
 
 def graph_error(code: GraphErrorCode, message: str, *field: str) -> DomainError:

@@ -30,6 +30,8 @@ from api.schema.events.types import (
     ReturnEvent,
     Visit,
 )
+from api.schema.identity.mutations import IdentityMutation
+from api.schema.identity.queries import IdentityQuery
 from api.schema.influence.mutations import InfluenceMutation
 from api.schema.inputs import InputBoundary
 from api.schema.loyalty.mutations import LoyaltyMutation
@@ -44,7 +46,15 @@ CACHE_SIZE = LIMITS.cache_size
 
 
 @strawberry.type
-class Query(CustomerQuery, LoyaltyQuery, ConsentQuery, RequestQuery, ExportQuery, ScoringQuery):
+class Query(
+    CustomerQuery,
+    LoyaltyQuery,
+    ConsentQuery,
+    RequestQuery,
+    ExportQuery,
+    ScoringQuery,
+    IdentityQuery,
+):
     pass
 
 
@@ -58,6 +68,7 @@ class Mutation(
     RequestMutation,
     ExportMutation,
     ScoringMutation,
+    IdentityMutation,
 ):
     pass
 
