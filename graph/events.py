@@ -191,12 +191,12 @@ def check_lines(lines: list[LineInput], *, priced: bool) -> None:
                 GraphErrorCode.INVALID_INPUT, "quantity must be positive", *at, "quantity"
             )
         if priced and not 0 <= line.unit_price_minor <= MAX_UNIT_PRICE_MINOR:
-            raise graph_error(
-                GraphErrorCode.INVALID_INPUT,
-                f"a unit price is between 0 and {MAX_UNIT_PRICE_MINOR:,}",
-                *at,
-                "unitPriceMinor",
+            problem = (
+                "price must not be negative"
+                if line.unit_price_minor < 0
+                else f"price must be at most {MAX_UNIT_PRICE_MINOR:,} minor units"
             )
+            raise graph_error(GraphErrorCode.INVALID_INPUT, problem, *at, "unitPriceMinor")
         if priced and len(line.category) > 64:
             raise graph_error(
                 GraphErrorCode.INVALID_INPUT,
