@@ -8,9 +8,10 @@ with and without the influence features.
 
 For each seed a demo retailer (`loyalgraph seed-demo`'s generator and points ledger, two years
 ending at `--anchor`) is written into a temporary SQLite database. The windows are the ones
-`loyalgraph train` uses (`ml.datasets`): training cutoffs stacked from D - 3H back, early
-stopping and calibration on D - 2H, holdout features at D - H with labels from [D - H, D),
-nothing at or after D loaded; only customers with a profiling consent are used.
+`loyalgraph train` uses (`ml.datasets`): holdout features at D - H with labels from [D - H, D),
+early stopping and calibration on D - H - g, training cutoffs stacked from D - H - 2g back
+(g = H when the history holds three horizons, less when it is short), nothing at or after D
+loaded; only customers with a profiling consent are used.
 
 Rows of the table, each on the same holdout customers:
     lightgbm                 every feature (RFM, behaviour, loyalty, influence, season, and
@@ -19,7 +20,9 @@ Rows of the table, each on the same holdout customers:
     lightgbm_no_classic      without the BG/NBD + Gamma-Gamma features
     rfm                      the RFM cell code (recency, frequency, monetary quintiles)
     run_rate                 value only: the last 365 days' spend scaled to the horizon
-    bgnbd / bgnbd_gg         BG/NBD (churn: P(no purchase in H)), x Gamma-Gamma for value
+    bgnbd / bgnbd_gg         BG/NBD on purchase days (churn: ranked by expected purchases in
+                             H; log loss and Brier of its P(no purchase in H)), x Gamma-Gamma
+                             for value
 Metrics: churn AUC (the promotion metric), log loss, Brier, top-decile lift; value normalised
 Gini (the promotion metric), Spearman, top-decile capture, bias.
 

@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,46 @@ def test_score_models_and_evaluate(env):
     text = run(env, "train", "value", "--if-no-champion")
     assert text.returncode == 0 and "has a champion" in text.stderr
 
+    # Another horizon than the model's only when asked, and then by ranking alone.
+    relabelled = run(env, "evaluate", "churn", "--cutoff", CUTOFF, "--horizon", "30", "--relabel",
+                     "--json")  # fmt: skip
+    assert relabelled.returncode == 0, relabelled.stderr
+    table = json.loads(relabelled.stdout)["churn"]
+    assert table["relabelled"] and table["model_horizon_days"] == 90
+    assert table["horizon_days"] == 30
+    assert set(table["metrics"]["loyalgraph-churn v1"]) == {"auc", "top_decile_lift"}
+    assert "log_loss" in table["metrics"]["bgnbd"]  # a baseline is fitted for any horizon
+
+
+def test_score_customer_prints_what_it_stored(env):
+    assert run(env, "score", "--all", "--cutoff", CUTOFF).returncode == 0
+    home = Path(env["LOYALGRAPH_HOME"])
+    with sqlite3.connect(home / "loyalgraph.db") as connection:
+        customer, churn, band = connection.execute(
+            "SELECT customer_id, score, band FROM customer_score WHERE kind = 'churn' "
+            "ORDER BY customer_id LIMIT 1"
+        ).fetchone()
+    key = str(uuid.UUID(customer))
+
+    shown = run(env, "score", "--customer", key, "--cutoff", CUTOFF)
+
+    assert shown.returncode == 0, shown.stderr
+    assert f"customer {key}:" in shown.stdout
+    churn_line = next(line for line in shown.stdout.splitlines() if "churn:" in line)
+    assert f"{churn:.3f}" in churn_line and f"band {band}" in churn_line
+    assert "value:" in shown.stdout and "contribution" in shown.stdout
+    report = json.loads(run(env, "score", "--customer", key, "--cutoff", CUTOFF, "--json").stdout)
+    (entry,) = report["customers"]
+    stored = entry["scores"]["churn"]
+    assert stored["score"] == pytest.approx(churn) and stored["band"] == band
+    assert len(stored["reasons"]) == 5 and entry["scores"]["value"]["reasons"]
+    with sqlite3.connect(home / "loyalgraph.db") as connection:
+        (reasons,) = connection.execute(
+            "SELECT reasons FROM customer_score WHERE kind = 'churn' AND customer_id = ?",
+            (customer,),
+        ).fetchone()
+    assert stored["reasons"] == json.loads(reasons)
+
 
 @pytest.mark.parametrize(
     ("args", "says"),
@@ -78,6 +119,7 @@ def test_score_models_and_evaluate(env):
         (("score",), "give either --all or --customer"),
         (("score", "--customer", "not-an-id"), "--customer takes a customer id"),
         (("evaluate", "value", "--alias", "nope"), "UNKNOWN_MODEL_ALIAS"),
+        (("evaluate", "churn", "--cutoff", CUTOFF, "--horizon", "30"), "INVALID_HORIZON"),
     ],
 )
 def test_mistakes_are_one_line_exit_2_and_change_nothing(env, args, says):
