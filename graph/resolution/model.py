@@ -61,6 +61,14 @@ def _level(level: Any, m: float, *, fixed: bool = False) -> Any:
     return level.configure(m_probability=m, fix_m_probability=fixed)
 
 
+def _tf_exact(column: str) -> Any:
+    """Exact match with a term-frequency adjustment (a common surname counts less than a rare
+    one). The level is its own exact-match reference, so every backend reads it alike."""
+    return cll.ExactMatchLevel(column, term_frequency_adjustments=True).configure(
+        disable_tf_exact_match_detection=True
+    )
+
+
 def _comparisons() -> list[Any]:
     """Comparisons with priors for m. A given name that disagrees outright (after
     transliteration, diminutives and typos at Jaro-Winkler 0.8) is fixed as near-impossible for
@@ -70,7 +78,7 @@ def _comparisons() -> list[Any]:
         output_column_name="first_name",
         comparison_levels=[
             cll.NullLevel("first_key"),
-            _level(cll.ExactMatchLevel("first_key", term_frequency_adjustments=True), 0.88),
+            _level(_tf_exact("first_key"), 0.88),
             _level(
                 cll.And(
                     cll.ColumnsReversedLevel("first_key", "surname_key"),
@@ -87,7 +95,7 @@ def _comparisons() -> list[Any]:
         output_column_name="last_name",
         comparison_levels=[
             cll.NullLevel("surname_key"),
-            _level(cll.ExactMatchLevel("surname_key", term_frequency_adjustments=True), 0.85),
+            _level(_tf_exact("surname_key"), 0.85),
             _level(
                 cll.CustomLevel(
                     "surname_stem_l = surname_stem_r AND surname_gender_l <> surname_gender_r",
@@ -200,6 +208,10 @@ def new_linker(
     records: list[Record], *, db_api: Any = None, model: dict[str, Any] | None = None
 ) -> Linker:
     table: Any = frame(records)
+    if hasattr(db_api, "spark"):  # Spark cannot infer a type from a column of None
+        from graph.resolution.spark import spark_frame
+
+        table = spark_frame(db_api, records)
     return Linker(table, model or settings(), db_api or memory_duckdb())
 
 
