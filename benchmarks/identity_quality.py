@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  (Russian names are meant to be Cyrillic)
+# ruff: noqa: RUF001, RUF002  (Russian names are meant to be Cyrillic)
 """Identity resolution quality: precision, recall and F1 of the automatic merges and of the
 automatic merges plus the review queue, on two labelled sets. Prints JSON.
 
@@ -147,7 +147,7 @@ def _corrupt(rng: random.Random, p: dict[str, Any]) -> dict[str, Any]:
 def corrupted_set(
     n: int, seed: int
 ) -> tuple[list[Record], set[tuple[str, str]], set[tuple[str, str]]]:
-    rng = random.Random(seed)  # noqa: S311 (benchmark data)
+    rng = random.Random(seed)
     people = [_base(rng, i) for i in range(n)]
     truth: set[tuple[str, str]] = set()
     hard: set[tuple[str, str]] = set()
