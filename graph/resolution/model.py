@@ -208,11 +208,13 @@ def new_linker(
     records: list[Record], *, db_api: Any = None, model: dict[str, Any] | None = None
 ) -> Linker:
     table: Any = frame(records)
-    if hasattr(db_api, "spark"):  # Spark cannot infer a type from a column of None
-        from graph.resolution.spark import spark_frame
+    chosen: Any = model or settings()
+    if hasattr(db_api, "spark"):
+        from graph.resolution.spark import spark_frame, spark_settings
 
-        table = spark_frame(db_api, records)
-    return Linker(table, model or settings(), db_api or memory_duckdb())
+        table = spark_frame(db_api, records)  # Spark cannot infer a type from a column of None
+        chosen = spark_settings(chosen)
+    return Linker(table, chosen, db_api or memory_duckdb())
 
 
 @dataclass(frozen=True, slots=True)

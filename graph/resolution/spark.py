@@ -45,3 +45,14 @@ def spark_frame(api: Any, records: list[dict[str, Any]]) -> Any:
     schema = StructType([StructField(name, StringType(), True) for name in COLUMNS])
     rows = [tuple(record.get(name) for name in COLUMNS) for record in records]
     return api.spark.createDataFrame(rows, schema)
+
+
+def spark_settings(chosen: Any) -> Any:
+    """The same settings, keeping the matching columns in Spark's predictions: with them
+    dropped, Splink 4's Spark SQL loses the columns its comparison levels read (it reads the
+    double-quoted identifiers of the levels as strings). The columns stay in Spark's memory;
+    `model.scored_pairs` reads only the Bayes factors."""
+    if isinstance(chosen, dict):
+        return {**chosen, "retain_matching_columns": True}
+    chosen.retain_matching_columns = True
+    return chosen
