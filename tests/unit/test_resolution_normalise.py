@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Russian words are meant to be Cyrillic)
 """Matching forms of Russian customer data (graph.resolution.normalise), pure functions."""
 
 import pytest
