@@ -32,6 +32,10 @@ BLOCKING_RULES: dict[str, tuple[str, ...]] = {
     "name": ("surname_stem", "first_key"),
     "first_dob": ("first_key", "dob"),
     "surname_dob": ("surname_stem", "dob"),
+    # A second registration whose names are mistyped or swapped still shares a home.
+    "dob_address": ("dob", "address_key"),
+    "surname_address": ("surname_stem", "address_key"),
+    "first_address": ("first_key", "address_key"),
 }
 # Evidence field → the comparison's output column in Splink.
 FIELDS = {
@@ -80,10 +84,12 @@ def _comparisons() -> list[Any]:
             cll.NullLevel("first_key"),
             _level(_tf_exact("first_key"), 0.88),
             _level(
-                cll.And(
-                    cll.ColumnsReversedLevel("first_key", "surname_key"),
-                    cll.Not(cll.ExactMatchLevel("first_key")),
-                ).configure(label_for_charts="first name and surname swapped"),
+                cll.CustomLevel(
+                    "jaro_winkler_similarity(first_key_l, surname_key_r) >= 0.9 "
+                    "AND jaro_winkler_similarity(surname_key_l, first_key_r) >= 0.8 "
+                    "AND first_key_l <> first_key_r",
+                    label_for_charts="first name and surname swapped",
+                ),
                 0.01,
             ),
             _level(cll.JaroWinklerLevel("first_key", 0.92), 0.07),
