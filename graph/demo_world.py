@@ -224,7 +224,13 @@ class World:
 
     @property
     def originals(self) -> int:
-        return sum(1 for person in self.people if person.duplicate_of is None)
+        """The people asked for (not their second registrations, not the look-alikes)."""
+        lookalikes = {b for _, b, _ in self.hard_negatives}
+        return sum(
+            1
+            for person in self.people
+            if person.duplicate_of is None and person.index not in lookalikes
+        )
 
     def _identities(self, person: Person, born: int) -> None:
         rng, unique = self.rng, self.unique

@@ -39,6 +39,7 @@ COLUMNS = (
     "surname_gender",
     "dob",
     "email_key",
+    "email_digits",
     "phone_key",
     "card_key",
     "address_key",
@@ -74,6 +75,9 @@ def matching_record(
         "surname_gender": surname.gender,
         "dob": birth_key(birth_date),
         "email_key": email_keys[0] if email_keys else None,
+        # Digits in an address are mostly a birth year or a counter: two addresses that differ
+        # in them belong to different people far more often than to one person's typo.
+        "email_digits": "".join(ch for ch in email_keys[0] if ch.isdigit()) if email_keys else None,
         "phone_key": phone_keys[0] if phone_keys else None,
         "card_key": card_keys[0] if card_keys else None,
         "address_key": address_key(address),

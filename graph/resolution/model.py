@@ -32,6 +32,10 @@ BLOCKING_RULES: dict[str, tuple[str, ...]] = {
     "name": ("surname_stem", "first_key"),
     "first_dob": ("first_key", "dob"),
     "surname_dob": ("surname_stem", "dob"),
+    # A second registration whose names are mistyped or swapped still shares a home.
+    "dob_address": ("dob", "address_key"),
+    "surname_address": ("surname_stem", "address_key"),
+    "first_address": ("first_key", "address_key"),
 }
 # Evidence field → the comparison's output column in Splink.
 FIELDS = {
@@ -56,55 +60,106 @@ def blocking_values(record: Record) -> dict[str, str]:
     return found
 
 
+def _level(level: Any, m: float, *, fixed: bool = False) -> Any:
+    """A level with a prior m probability (what EM starts from, and keeps on a small base)."""
+    return level.configure(m_probability=m, fix_m_probability=fixed)
+
+
+def _tf_exact(column: str) -> Any:
+    """Exact match with a term-frequency adjustment (a common surname counts less than a rare
+    one). The level is its own exact-match reference, so every backend reads it alike."""
+    return cll.ExactMatchLevel(column, term_frequency_adjustments=True).configure(
+        disable_tf_exact_match_detection=True
+    )
+
+
 def _comparisons() -> list[Any]:
+    """Comparisons with priors for m. A given name that disagrees outright (after
+    transliteration, diminutives and typos at Jaro-Winkler 0.8) is fixed as near-impossible for
+    one person: it is what tells twins, spouses and siblings sharing a phone apart. The same
+    surname stem in the other gender form is strong evidence of two people."""
     first = cl.CustomComparison(
         output_column_name="first_name",
         comparison_levels=[
             cll.NullLevel("first_key"),
-            cll.ExactMatchLevel("first_key", term_frequency_adjustments=True),
-            cll.JaroWinklerLevel("first_key", 0.92),
-            cll.JaroWinklerLevel("first_key", 0.8),
-            cll.ElseLevel(),
+            _level(_tf_exact("first_key"), 0.88),
+            _level(
+                cll.CustomLevel(
+                    "jaro_winkler_similarity(first_key_l, surname_key_r) >= 0.9 "
+                    "AND jaro_winkler_similarity(surname_key_l, first_key_r) >= 0.8 "
+                    "AND first_key_l <> first_key_r",
+                    label_for_charts="first name and surname swapped",
+                ),
+                0.01,
+            ),
+            _level(cll.JaroWinklerLevel("first_key", 0.92), 0.07),
+            _level(cll.JaroWinklerLevel("first_key", 0.8), 0.04),
+            _level(cll.ElseLevel(), 1e-6, fixed=True),
         ],
     )
     surname = cl.CustomComparison(
         output_column_name="last_name",
         comparison_levels=[
             cll.NullLevel("surname_key"),
-            cll.ExactMatchLevel("surname_key", term_frequency_adjustments=True),
-            cll.CustomLevel(
-                "surname_stem_l = surname_stem_r AND surname_gender_l <> surname_gender_r",
-                label_for_charts="same stem, other gender",
+            _level(_tf_exact("surname_key"), 0.85),
+            _level(
+                cll.CustomLevel(
+                    "surname_stem_l = surname_stem_r AND surname_gender_l <> surname_gender_r",
+                    label_for_charts="same stem, other gender",
+                ),
+                1e-4,
+                fixed=True,
             ),
-            cll.JaroWinklerLevel("surname_key", 0.92),
-            cll.JaroWinklerLevel("surname_key", 0.8),
-            cll.ElseLevel(),
+            _level(cll.JaroWinklerLevel("surname_key", 0.92), 0.08),
+            _level(cll.JaroWinklerLevel("surname_key", 0.8), 0.04),
+            _level(cll.ElseLevel(), 0.03),
         ],
     )
     dob = cl.CustomComparison(
         output_column_name="birth_date",
         comparison_levels=[
             cll.NullLevel("dob"),
-            cll.ExactMatchLevel("dob"),
-            cll.CustomLevel(
-                "substr(dob_l, 1, 4) = substr(dob_r, 1, 4) "
-                "AND substr(dob_l, 6, 2) = substr(dob_r, 9, 2) "
-                "AND substr(dob_l, 9, 2) = substr(dob_r, 6, 2)",
-                label_for_charts="day and month swapped",
+            _level(cll.ExactMatchLevel("dob"), 0.85),
+            _level(
+                cll.CustomLevel(
+                    "substr(dob_l, 1, 4) = substr(dob_r, 1, 4) "
+                    "AND substr(dob_l, 6, 2) = substr(dob_r, 9, 2) "
+                    "AND substr(dob_l, 9, 2) = substr(dob_r, 6, 2)",
+                    label_for_charts="day and month swapped",
+                ),
+                0.04,
             ),
-            cll.DamerauLevenshteinLevel("dob", 1),
-            cll.ElseLevel(),
+            _level(cll.DamerauLevenshteinLevel("dob", 1), 0.06),
+            _level(cll.ElseLevel(), 0.05),
         ],
     )
     return [
         first,
-        cl.ExactMatch("patronymic"),
+        cl.ExactMatch("patronymic").configure(m_probabilities=[0.95, 0.05]),
         surname,
         dob,
-        cl.DamerauLevenshteinAtThresholds("email_key", [1, 2]),
-        cl.DamerauLevenshteinAtThresholds("phone_key", [1, 2]),
-        cl.ExactMatch("card_key"),
-        cl.JaroWinklerAtThresholds("address_key", [0.95, 0.85]),
+        cl.CustomComparison(
+            output_column_name="email_key",
+            comparison_levels=[
+                cll.NullLevel("email_key"),
+                _level(cll.ExactMatchLevel("email_key"), 0.8),
+                _level(
+                    cll.And(
+                        cll.DamerauLevenshteinLevel("email_key", 2),
+                        cll.ExactMatchLevel("email_digits"),
+                    ).configure(label_for_charts="e-mail within 2 typos, same digits"),
+                    0.15,
+                ),
+                _level(cll.ElseLevel(), 0.05),
+            ],
+        ),
+        cl.DamerauLevenshteinAtThresholds("phone_key", [1, 2]).configure(
+            m_probabilities=[0.85, 0.06, 0.03, 0.06]
+        ),
+        cl.ExactMatch("card_key").configure(m_probabilities=[0.6, 0.4]),
+        cl.JaroWinklerAtThresholds("address_key", [0.95, 0.85]).configure(
+            m_probabilities=[0.7, 0.1, 0.1, 0.1]
+        ),
     ]
 
 
@@ -159,7 +214,13 @@ def new_linker(
     records: list[Record], *, db_api: Any = None, model: dict[str, Any] | None = None
 ) -> Linker:
     table: Any = frame(records)
-    return Linker(table, model or settings(), db_api or memory_duckdb())
+    chosen: Any = model or settings()
+    if hasattr(db_api, "spark"):
+        from graph.resolution.spark import spark_frame, spark_settings
+
+        table = spark_frame(db_api, records)  # Spark cannot infer a type from a column of None
+        chosen = spark_settings(chosen)
+    return Linker(table, chosen, db_api or memory_duckdb())
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,35 +239,45 @@ class ScoredPair:
     evidence: tuple[Evidence, ...]
 
 
-def _labels(linker: Linker) -> dict[str, dict[int, str]]:
-    labels: dict[str, dict[int, str]] = {}
+def _levels(linker: Linker) -> dict[str, list[tuple[float, str]]]:
+    """Per comparison output column: (Bayes factor, label) of each non-null level."""
+    levels: dict[str, list[tuple[float, str]]] = {}
     for comparison in linker._settings_obj.comparisons:
-        labels[comparison.output_column_name] = {
-            level.comparison_vector_value: level.label_for_charts
+        levels[comparison.output_column_name] = [
+            (float(level._bayes_factor), str(level.label_for_charts))
             for level in comparison.comparison_levels
-        }
-    return labels
+            if not level.is_null_level
+        ]
+    return levels
+
+
+def _agreement(levels: list[tuple[float, str]], factor: float) -> str:
+    """The level a Bayes factor came from (Splink's predictions keep factors, not levels)."""
+    if not levels:
+        return "unknown"
+    best = min(levels, key=lambda item: abs(math.log(max(item[0], 1e-300) / factor)))
+    if factor == 1.0 and abs(math.log(max(best[0], 1e-300))) > 1e-9:
+        return "missing"
+    return best[1]
 
 
 def scored_pairs(linker: Linker, predictions: pd.DataFrame) -> list[ScoredPair]:
-    """Predictions as pairs with per-field evidence: agreement label and weight (log2 BF)."""
-    labels = _labels(linker)
+    """Predictions as pairs with per-field evidence: agreement level and weight (log2 BF,
+    term-frequency adjustment included)."""
+    levels = _levels(linker)
     pairs: list[ScoredPair] = []
     for row in predictions.to_dict("records"):
         evidence = []
         for name, output in FIELDS.items():
-            gamma = row.get(f"gamma_{output}")
             factor = row.get(f"bf_{output}")
-            if gamma is None:
+            if factor is None or not float(factor) > 0:
                 continue
-            weight = math.log2(float(factor)) if factor and float(factor) > 0 else 0.0
-            for tf_col in (f"bf_tf_adj_{output}",):
-                tf = row.get(tf_col)
-                if tf is not None and float(tf) > 0:
-                    weight += math.log2(float(tf))
-            evidence.append(
-                Evidence(name, labels.get(output, {}).get(int(gamma), str(gamma)), round(weight, 3))
-            )
+            weight = math.log2(float(factor))
+            tf = row.get(f"bf_tf_adj_{output}")
+            if tf is not None and float(tf) > 0:
+                weight += math.log2(float(tf))
+            agreement = _agreement(levels.get(output, []), float(factor))
+            evidence.append(Evidence(name, agreement, round(weight, 3)))
         left, right = sorted((str(row["unique_id_l"]), str(row["unique_id_r"])))
         pairs.append(
             ScoredPair(
