@@ -10,6 +10,7 @@ again: it continues with what is still pending.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -192,7 +193,10 @@ async def match_new(
         (await session.execute(select(Customer).where(col(Customer.id).in_(block_ids)))).scalars()
     )
     _quiet_splink()
-    pairs = matcher.score_against(
+    # Splink builds and queries an in-memory DuckDB (about a second): off the event loop, so
+    # a registration never stalls the other requests.
+    pairs = await asyncio.to_thread(
+        matcher.score_against,
         stored.params,
         await records_for(session, cipher, block),
         record,
