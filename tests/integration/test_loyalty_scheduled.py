@@ -17,12 +17,13 @@ from sqlmodel import col
 
 from core.db import begin_write, create_engine, session_factory, transaction
 from core.settings import Settings
+from graph.merge import merge_customers
 from loyalty.ledger import catch_up, expiring_by, lock_account
 from loyalty.models import Account, Allocation, EntryKind, LedgerEntry, Lot, Reservation
 from loyalty.program import active_program
 from loyalty.redemption import redeem, reserve
 from loyalty.scheduled import _due_accounts, run_scheduled
-from loyalty.tiers import review_tier
+from loyalty.tiers import qualifying_values, review_tier
 from privacy.fields import FieldCipher
 from privacy.keys import LocalKeyring
 from tests.integration.loyalty_helpers import Loyalty, program
@@ -259,3 +260,34 @@ async def test_two_runs_at_once_do_the_work_once(
     again = await run_scheduled(sessions, at=at)
     assert (again.accounts, again.expired_lots, again.tier_reviews) == (0, 0, 0)
     await loyalty.assert_verified()
+
+
+async def test_spend_of_a_merged_customer_counts_for_its_survivor_in_the_same_batch(
+    sessions: async_sessionmaker[AsyncSession], provider: LocalKeyring
+) -> None:
+    levels = [{"code": "base", "name": "Base", "threshold": 0}]
+    given = Loyalty(sessions, provider)
+    await given.load(program(tiers={"metric": "spend", "levels": levels}))
+    numbers = phones(start=200)
+    keeper, merged = [await given.member(next(numbers), at=T0) for _ in range(2)]
+    await given.buy(keeper, 30_000, at=T0)
+    await given.buy(merged, 20_000, at=T0)
+    async with transaction(sessions) as session:
+        await merge_customers(
+            session,
+            FieldCipher(session, provider),
+            customer_ids=[keeper, merged],
+            survivor_id=keeper,
+            actor="test",
+            now=T0,
+        )
+    at = T0 + timedelta(days=1)
+    async with sessions() as session:
+        rules = (await active_program(session)).rules  # type: ignore[union-attr]
+        alone = {
+            customer: (await qualifying_values(session, [customer], rules, at))[customer]
+            for customer in (keeper, merged)
+        }
+        together = await qualifying_values(session, [merged, keeper], rules, at)
+    # the batch (both accounts in one statement) gives what each account alone gives
+    assert together == alone == {keeper: 50_000, merged: 20_000}
