@@ -6,19 +6,23 @@ for one, with a handful of statements per batch instead of a dozen per account:
 1. the batch's accounts are locked in one statement, in id order (`FOR UPDATE` on PostgreSQL;
    on SQLite the transaction already holds the write lock), so live writers and a second run
    wait, and everything below is decided on what the database holds under that lock;
-2. holds past their time are released through `ledger.release` (rare: checkouts abandoned);
+2. holds past their time are released, each dated at its end: in sets (one insert of the
+   `RELEASE` entries, the allocations by `INSERT ... SELECT`, one `UPDATE` of the lots and one
+   of the holds), except a hold that took points from a lot expired before the hold ended,
+   which goes through `ledger.release` (it expires those points at the release);
 3. lots past their expiry expire: one `EXPIRE` entry per lot with points left, dated at the
    lot's `expires_at`, with its allocation, each set made by one `INSERT ... SELECT` from a
    temporary note of the due lots, and one `UPDATE` of the lots;
-4. pending lots whose time has come activate in one `UPDATE`;
+4. pending lots whose time has come activate in two `UPDATE`s;
 5. a return's unpaid debt is paid down through `ledger.settle_debt` (rare);
 6. tiers due for review are reviewed: qualifying values in one grouped statement
    (`tiers.qualifying_values`), the decision by `tiers.decide_review`, one `UPDATE` per
    distinct outcome and the tier changes inserted in bulk.
 
 Which lots expire or activate is `ledger.expiring_by` / `ledger.activating_by`, the same
-predicates `ledger.catch_up` uses for one account; every update is conditional on them, so a
-second run (or one that waited for this one's lock) finds nothing left to do.
+predicates `ledger.catch_up` uses for one account. Everything is chosen under the batch's
+locks and what is done is recorded (lot status, hold status, `tier_reviewed_at`), so a second
+run, or one that waited for this one's locks, finds nothing left to do.
 """
 
 from __future__ import annotations
