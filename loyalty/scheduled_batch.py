@@ -6,19 +6,23 @@ for one, with a handful of statements per batch instead of a dozen per account:
 1. the batch's accounts are locked in one statement, in id order (`FOR UPDATE` on PostgreSQL;
    on SQLite the transaction already holds the write lock), so live writers and a second run
    wait, and everything below is decided on what the database holds under that lock;
-2. holds past their time are released through `ledger.release` (rare: checkouts abandoned);
+2. holds past their time are released, each dated at its end: in sets (one insert of the
+   `RELEASE` entries, the allocations by `INSERT ... SELECT`, one `UPDATE` of the lots and one
+   of the holds), except a hold that took points from a lot expired before the hold ended,
+   which goes through `ledger.release` (it expires those points at the release);
 3. lots past their expiry expire: one `EXPIRE` entry per lot with points left, dated at the
    lot's `expires_at`, with its allocation, each set made by one `INSERT ... SELECT` from a
    temporary note of the due lots, and one `UPDATE` of the lots;
-4. pending lots whose time has come activate in one `UPDATE`;
+4. pending lots whose time has come activate in two `UPDATE`s;
 5. a return's unpaid debt is paid down through `ledger.settle_debt` (rare);
 6. tiers due for review are reviewed: qualifying values in one grouped statement
    (`tiers.qualifying_values`), the decision by `tiers.decide_review`, one `UPDATE` per
    distinct outcome and the tier changes inserted in bulk.
 
 Which lots expire or activate is `ledger.expiring_by` / `ledger.activating_by`, the same
-predicates `ledger.catch_up` uses for one account; every update is conditional on them, so a
-second run (or one that waited for this one's lock) finds nothing left to do.
+predicates `ledger.catch_up` uses for one account. Everything is chosen under the batch's
+locks and what is done is recorded (lot status, hold status, `tier_reviewed_at`), so a second
+run, or one that waited for this one's locks, finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    or_,
     select,
     update,
 )
@@ -92,6 +97,13 @@ async def _release_holds(
     at: datetime,
     done: BatchDone,
 ) -> None:
+    """Release the batch's holds that ran out, each dated at its end. A hold whose lots are all
+    still open past its end (the usual case) is released in sets: its RELEASE entry, the
+    allocations giving its points back and the lots' `remaining`, a few statements for all of
+    them. A hold that took points from a lot that has expired by its end goes through
+    `ledger.release`, which also expires those points at once, one hold after another in the
+    order they ended, after the others: the order `ledger.catch_up` releases them in gives the
+    same rows, since a release in sets expires nothing."""
     stale = (
         await session.execute(
             select(Reservation)
@@ -100,22 +112,111 @@ async def _release_holds(
                 col(Reservation.status) == ReservationStatus.HELD,
                 col(Reservation.expires_at) <= at,
             )
-            .order_by(col(Reservation.customer_id), col(Reservation.expires_at))
+            .order_by(col(Reservation.expires_at), col(Reservation.id))
         )
     ).scalars()
-    for reservation in list(stale):
-        account = await session.get(Account, reservation.customer_id)
-        assert account is not None
-        await release(
-            session,
-            account,
-            program,
-            reservation,
-            status=ReservationStatus.EXPIRED,
-            when=reservation.expires_at,
+    holds = list(stale)
+    if not holds:
+        return
+    entries, allocations, lots = _table(LedgerEntry), _table(Allocation), _table(Lot)
+    held = [hold.id for hold in holds]
+    reserved = (
+        select(allocations.c.lot_id, allocations.c.points, entries.c.reservation_id)
+        .join(entries, entries.c.id == allocations.c.entry_id)
+        .where(entries.c.kind == EntryKind.RESERVE.value, entries.c.reservation_id.in_(held))
+    )
+    lapsed = reserved.join(lots, lots.c.id == allocations.c.lot_id).where(
+        or_(
+            lots.c.status.in_((LotStatus.EXPIRED.value, LotStatus.CANCELLED.value)),
+            lots.c.expires_at
+            <= select(col(Reservation.expires_at))
+            .where(col(Reservation.id) == entries.c.reservation_id)
+            .scalar_subquery(),
         )
+    )
+    one_by_one = {row.reservation_id for row in await session.execute(lapsed)}
+    in_sets = [hold for hold in holds if hold.id not in one_by_one]
+    if in_sets:
+        await _release_in_sets(session, in_sets, program)
+    for hold in holds:
+        if hold.id in one_by_one:
+            account = await session.get(Account, hold.customer_id)
+            assert account is not None
+            await release(
+                session, account, program, hold, status=ReservationStatus.EXPIRED,
+                when=hold.expires_at,
+            )  # fmt: skip
         done.released_holds += 1
-        done.accounts.add(reservation.customer_id)
+        done.accounts.add(hold.customer_id)
+
+
+async def _release_in_sets(
+    session: AsyncSession, holds: Sequence[Reservation], program: ActiveProgram
+) -> None:
+    entries, allocations, lots = _table(LedgerEntry), _table(Allocation), _table(Lot)
+    reservations = _table(Reservation)
+    chosen = [hold.id for hold in holds]
+    recorded = utcnow()
+    await session.execute(
+        insert(entries),
+        [
+            {
+                "id": uuid.uuid4(),
+                "customer_id": hold.customer_id,
+                "kind": EntryKind.RELEASE.value,
+                "points": hold.points,
+                "occurred_at": hold.expires_at,  # the hold's end, not the run's
+                "recorded_at": recorded,
+                "program_id": program.row.id,
+                "reservation_id": hold.id,
+                "actor": "system",
+                "outstanding": 0,
+            }
+            for hold in holds
+        ],
+    )
+    reserve, back = entries.alias("reserve"), entries.alias("back")
+    await session.execute(
+        insert(allocations).from_select(
+            ["id", "entry_id", "lot_id", "points"],
+            select(_new_uuid(session), back.c.id, allocations.c.lot_id, -allocations.c.points)
+            .select_from(allocations)
+            .join(reserve, reserve.c.id == allocations.c.entry_id)
+            .join(back, back.c.reservation_id == reserve.c.reservation_id)
+            .where(
+                reserve.c.kind == EntryKind.RESERVE.value,
+                back.c.kind == EntryKind.RELEASE.value,
+                reserve.c.reservation_id.in_(chosen),
+            ),
+        )
+    )
+    given_back = (
+        select(func.sum(allocations.c.points))
+        .join(reserve, reserve.c.id == allocations.c.entry_id)
+        .where(
+            reserve.c.kind == EntryKind.RESERVE.value,
+            reserve.c.reservation_id.in_(chosen),
+            allocations.c.lot_id == lots.c.id,
+        )
+        .scalar_subquery()
+    )
+    touched = (
+        select(allocations.c.lot_id)
+        .join(reserve, reserve.c.id == allocations.c.entry_id)
+        .where(reserve.c.kind == EntryKind.RESERVE.value, reserve.c.reservation_id.in_(chosen))
+    )
+    await session.execute(
+        update(lots).where(lots.c.id.in_(touched)).values(remaining=lots.c.remaining + given_back)
+    )
+    closed = await session.execute(
+        update(reservations)
+        .where(
+            reservations.c.id.in_(chosen),
+            reservations.c.status == ReservationStatus.HELD.value,
+        )
+        .values(status=ReservationStatus.EXPIRED.value, closed_at=reservations.c.expires_at)
+    )
+    assert closed.rowcount == len(chosen), "holds changed under the scheduled run's lock"  # type: ignore[attr-defined]
 
 
 # The lots a batch expires, with the id of the EXPIRE entry each gets: filled and read in the
@@ -216,8 +317,10 @@ async def _expire_lots(
         )
     )
     expired = await session.execute(
+        # by id only: with the due-lots predicate too, SQLite scans every due lot of every
+        # batch (its index on status and expiry), which makes a large run quadratic
         update(lots)
-        .where(lots.c.id.in_(select(due.c.lot_id)), expiring_by(at))
+        .where(lots.c.id.in_(select(due.c.lot_id)))
         .values(remaining=0, status=LotStatus.EXPIRED.value)
     )
     # Under the batch's lock nothing else can change these lots between the statements.
@@ -233,15 +336,19 @@ async def _activate_lots(
     session: AsyncSession, ids: Sequence[uuid.UUID], at: datetime, done: BatchDone
 ) -> None:
     lots = _table(Lot)
-    activated = await session.execute(
-        update(lots)
-        .where(lots.c.customer_id.in_(ids), activating_by(at))
-        .values(status=LotStatus.ACTIVE.value)
-        .returning(lots.c.customer_id)
-    )
-    for (customer_id,) in activated:
-        done.activated_lots += 1
-        done.accounts.add(customer_id)
+    # `activating_by` in two parts, lots that expire later and lots that never expire: with the
+    # first, SQLite finds the lots through the batch's accounts (its index on customer, status,
+    # expiry) rather than through every pending lot of every account
+    for part in (lots.c.expires_at > at, lots.c.expires_at.is_(None)):
+        activated = await session.execute(
+            update(lots)
+            .where(lots.c.customer_id.in_(ids), part, activating_by(at))
+            .values(status=LotStatus.ACTIVE.value)
+            .returning(lots.c.customer_id)
+        )
+        for (customer_id,) in activated:
+            done.activated_lots += 1
+            done.accounts.add(customer_id)
 
 
 async def _settle_debts(session: AsyncSession, ids: Sequence[uuid.UUID], at: datetime) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -55,30 +55,26 @@ async def qualifying_values(
         )
         found = {row[0]: int(row[1] or 0) for row in rows}
     else:
-        # An account's spend counts its own events and those of customers merged into it.
-        owner = case(
-            (col(Customer.id).in_(customer_ids), col(Customer.id)),
-            else_=col(Customer.survivor_id),
-        ).label("owner")
+        # An account's spend counts its own events and those of customers merged into it; an
+        # event of a merged customer counts for both when both accounts are asked about.
         amount = func.coalesce(col(Event.amount_minor), 0)
-        net = func.sum(
-            case(
-                (col(Event.type) == EventType.PURCHASE, amount),
-                (col(Event.type) == EventType.RETURN, -amount),
-                else_=0,
-            )
+        signed = case(
+            (col(Event.type) == EventType.PURCHASE, amount),
+            (col(Event.type) == EventType.RETURN, -amount),
+            else_=0,
         )
-        rows = await session.execute(
-            select(owner, net)
+        window = (col(Event.occurred_at) > start, col(Event.occurred_at) <= now)
+        own = select(col(Event.customer_id).label("owner"), signed.label("signed")).where(
+            col(Event.customer_id).in_(customer_ids), *window
+        )
+        merged = (
+            select(col(Customer.survivor_id).label("owner"), signed.label("signed"))
             .join(Customer, col(Customer.id) == col(Event.customer_id))
-            .where(
-                or_(
-                    col(Customer.id).in_(customer_ids), col(Customer.survivor_id).in_(customer_ids)
-                ),
-                col(Event.occurred_at) > start,
-                col(Event.occurred_at) <= now,
-            )
-            .group_by(owner)
+            .where(col(Customer.survivor_id).in_(customer_ids), *window)
+        )
+        both = union_all(own, merged).subquery()
+        rows = await session.execute(
+            select(both.c.owner, func.sum(both.c.signed)).group_by(both.c.owner)
         )
         found = {row[0]: int(row[1] or 0) for row in rows}
     return {key: max(found.get(key, 0), 0) for key in customer_ids}

@@ -17,12 +17,13 @@ from sqlmodel import col
 
 from core.db import begin_write, create_engine, session_factory, transaction
 from core.settings import Settings
+from graph.merge import merge_customers
 from loyalty.ledger import catch_up, expiring_by, lock_account
 from loyalty.models import Account, Allocation, EntryKind, LedgerEntry, Lot, Reservation
 from loyalty.program import active_program
 from loyalty.redemption import redeem, reserve
 from loyalty.scheduled import _due_accounts, run_scheduled
-from loyalty.tiers import review_tier
+from loyalty.tiers import qualifying_values, review_tier
 from privacy.fields import FieldCipher
 from privacy.keys import LocalKeyring
 from tests.integration.loyalty_helpers import Loyalty, program
@@ -92,7 +93,9 @@ async def history(loyalty: Loyalty) -> list[uuid.UUID]:
     late = T0 + timedelta(days=35)
     await loyalty.buy(members[1], 2_000, at=late)  # 20 points: too few to keep silver
     await loyalty.buy(members[2], 150_000, at=late)  # upgraded at once, reviewed later
-    # a hold taken 5 minutes before its lot expires, released 10 minutes after
+    # a hold that lapses mid-way through its lot's life (released in sets), and one taken
+    # 5 minutes before its lot expires, released 10 minutes after (released one by one)
+    await hold(loyalty, members[2], 30, T0 + timedelta(days=50))
     expiry = T0 + timedelta(days=100 + 3)  # members[3]'s lot
     await hold(loyalty, members[3], 40, expiry - timedelta(minutes=5))
     # a return after the points were spent leaves a debt; a later purchase pays it on activation
@@ -145,6 +148,7 @@ async def test_sets_give_what_the_per_account_path_gives(
 ) -> None:
     await history(loyalty)
     kinds: set[str] = set()
+    releases: dict[int, int] = {}
     for days in (12, 31, 45, 62, 103, 125):
         at = T0 + timedelta(days=days)
         async with sessions() as session:
@@ -159,10 +163,13 @@ async def test_sets_give_what_the_per_account_path_gives(
         kinds |= {"ACTIVATE"} if report.activated_lots else set()
         kinds |= {"EXPIRE"} if report.expired_points else set()
         kinds |= {"RELEASE"} if report.released_holds else set()
+        releases[days] = report.released_holds
     # the history met every kind of work, so the comparison above covered each
     # (an upgrade happens at once when points are earned, so reviews here never upgrade; the
     # review's decision is `tiers.decide_review` on both paths)
     assert kinds == {"ACTIVATE", "EXPIRE", "RELEASE", "GRACE", "DOWNGRADE"}
+    # the hold that lapsed mid-way was released in sets, the one past its lot's expiry alone
+    assert {days: n for days, n in releases.items() if n} == {62: 1, 125: 1}
     async with sessions() as session:
         settled = await session.scalar(
             select(col(LedgerEntry.outstanding)).where(col(LedgerEntry.kind) == EntryKind.REVERSAL)
@@ -199,13 +206,14 @@ async def test_every_entry_is_dated_at_its_due_instant(
         assert lot.expires_at is not None
         assert entry.occurred_at == max(lot.expires_at, entry.occurred_at)
         assert entry.occurred_at < late
-    held_lot_expired_at = {entry.occurred_at for entry, _ in expired}
+    assert len(released) == 2
     for entry, reservation in released:
         assert entry.occurred_at == reservation.expires_at == reservation.closed_at
-        # the held points came back after their lot's expiry: they expire at the release
-        assert reservation.expires_at in held_lot_expired_at
+    # members[3]'s held points came back after their lot's expiry: they expire at the release;
+    # every other expiry is dated at its lot's expiry
+    (late_hold,) = [hold for _, hold in released if hold.customer_id == members[3]]
     assert {entry.occurred_at for entry, lot in expired if entry.occurred_at != lot.expires_at} \
-        == {reservation.expires_at for _, reservation in released}  # fmt: skip
+        == {late_hold.expires_at}  # fmt: skip
     await loyalty.assert_verified()
 
 
@@ -233,7 +241,7 @@ async def test_two_runs_at_once_do_the_work_once(
             await engine.dispose()
     # one lot expires as its hold is released (counted as the released hold), the others by
     # the expiry step; each once, whichever run did it
-    assert sum(report.released_holds for report in reports) == 1
+    assert sum(report.released_holds for report in reports) == 2
     assert sum(report.expired_lots for report in reports) == due_lots - 1 > 0
     assert sum(report.tier_reviews for report in reports) == len(members)
     async with sessions() as session:
@@ -252,3 +260,34 @@ async def test_two_runs_at_once_do_the_work_once(
     again = await run_scheduled(sessions, at=at)
     assert (again.accounts, again.expired_lots, again.tier_reviews) == (0, 0, 0)
     await loyalty.assert_verified()
+
+
+async def test_spend_of_a_merged_customer_counts_for_its_survivor_in_the_same_batch(
+    sessions: async_sessionmaker[AsyncSession], provider: LocalKeyring
+) -> None:
+    levels = [{"code": "base", "name": "Base", "threshold": 0}]
+    given = Loyalty(sessions, provider)
+    await given.load(program(tiers={"metric": "spend", "levels": levels}))
+    numbers = phones(start=200)
+    keeper, merged = [await given.member(next(numbers), at=T0) for _ in range(2)]
+    await given.buy(keeper, 30_000, at=T0)
+    await given.buy(merged, 20_000, at=T0)
+    async with transaction(sessions) as session:
+        await merge_customers(
+            session,
+            FieldCipher(session, provider),
+            customer_ids=[keeper, merged],
+            survivor_id=keeper,
+            actor="test",
+            now=T0,
+        )
+    at = T0 + timedelta(days=1)
+    async with sessions() as session:
+        rules = (await active_program(session)).rules  # type: ignore[union-attr]
+        alone = {
+            customer: (await qualifying_values(session, [customer], rules, at))[customer]
+            for customer in (keeper, merged)
+        }
+        together = await qualifying_values(session, [merged, keeper], rules, at)
+    # the batch (both accounts in one statement) gives what each account alone gives
+    assert together == alone == {keeper: 50_000, merged: 20_000}
