@@ -68,8 +68,9 @@ class _Draft:
     store_code: str | None
     key: str
     digest: str
-    event: Event
+    event: Event | None  # None when a check failed after the key: `error` says which
     lines: list[EventLine]
+    error: DomainError | None = None
 
 
 def _type_of(record: Record) -> EventType | None:
@@ -109,9 +110,12 @@ def _draft(cipher: FieldCipher, record: Record, settings: Settings, now: datetim
             store_code=store_code,
             external_ref=external_ref,
         )
-        priced, when, code = check_purchase(
-            lines, occurred_at=occurred_at, currency=currency, now=now
-        )
+        try:
+            priced, when, code = check_purchase(
+                lines, occurred_at=occurred_at, currency=currency, now=now
+            )
+        except DomainError as error:  # after the replay check, as in the service
+            return _Draft(record, ref, store_code, key, digest, None, [], error)
         event, rows = purchase_rows(
             buyer_id=uuid.UUID(int=0),  # set once the batch has resolved its customers
             channel=channel,
@@ -142,15 +146,18 @@ def _draft(cipher: FieldCipher, record: Record, settings: Settings, now: datetim
         campaign_channel=campaign_channel,
         action=action,
     )
-    when = check_event(
-        type=kind,
-        topic=topic,
-        satisfaction=satisfaction,
-        campaign=campaign,
-        action=action,
-        occurred_at=occurred_at,
-        now=now,
-    )
+    try:
+        when = check_event(
+            type=kind,
+            topic=topic,
+            satisfaction=satisfaction,
+            campaign=campaign,
+            action=action,
+            occurred_at=occurred_at,
+            now=now,
+        )
+    except DomainError as error:  # after the replay check, as in the service
+        return _Draft(record, ref, store_code, key, digest, None, [], error)
     event = Event(
         customer_id=uuid.UUID(int=0),
         type=kind,
@@ -225,10 +232,11 @@ def _columns(model: Any, row: Any) -> dict[str, Any]:
 async def _write(session: AsyncSession, cipher: FieldCipher, drafts: list[_Draft]) -> None:
     """Write resolved drafts, then what a purchase does after its insert: the buyer's
     registration date and (with no loyalty listener) the referrals a first purchase converts."""
+    events = [draft.event for draft in drafts if draft.event is not None]
     await write_rows(
         session,
         Event.__table__,  # type: ignore[attr-defined]
-        [_columns(Event, draft.event) for draft in drafts],
+        [_columns(Event, event) for event in events],
     )
     await write_rows(
         session,
@@ -236,8 +244,8 @@ async def _write(session: AsyncSession, cipher: FieldCipher, drafts: list[_Draft
         [_columns(EventLine, line) for draft in drafts for line in draft.lines],
     )
     earliest: dict[uuid.UUID, datetime] = {}
-    for draft in drafts:
-        owner, when = draft.event.customer_id, draft.event.occurred_at
+    for event in events:
+        owner, when = event.customer_id, event.occurred_at
         if owner not in earliest or when < earliest[owner]:
             earliest[owner] = when
     if earliest:
@@ -248,7 +256,7 @@ async def _write(session: AsyncSession, cipher: FieldCipher, drafts: list[_Draft
             .values(registered_at=bindparam("when")),
             [{"owner": owner, "when": when} for owner, when in earliest.items()],
         )
-    purchases = [draft.event for draft in drafts if draft.event.type == EventType.PURCHASE]
+    purchases = [event for event in events if event.type == EventType.PURCHASE]
     if not purchases:
         return
     buyers = {event.customer_id for event in purchases}
@@ -318,9 +326,16 @@ async def _flush(
     for draft in drafts:
         line = draft.record[0]
         known_store = draft.store_code is None or draft.store_code in stores
-        if draft.key in existing or line not in owners or not known_store:
+        if draft.key in existing:
+            slow.append(draft)  # a replay, or a key reused for another request
+            continue
+        if draft.error is not None:
+            report.failed.append((line, describe(draft.error)))
+            continue
+        if line not in owners or not known_store:
             slow.append(draft)
             continue
+        assert draft.event is not None
         draft.event.customer_id = owners[line]
         draft.event.store_id = stores.get(draft.store_code) if draft.store_code else None
         ready.append(draft)
