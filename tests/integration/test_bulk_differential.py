@@ -5,6 +5,7 @@ by the bulk path gives the same customers, identities, events, lines, lots, entr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import uuid
@@ -110,10 +111,8 @@ def _jsonl(rows: list[dict[str, Any]]) -> str:
 
 def _plain(value: object, ids: dict[Any, object], started: datetime) -> object:
     if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] in " T":
-        try:
+        with contextlib.suppress(ValueError):
             value = datetime.fromisoformat(value)  # SQLite keeps times as text
-        except ValueError:
-            pass
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return "NOW" if moment >= started else moment.isoformat()
