@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import Table, or_, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -28,6 +28,7 @@ from core.settings import Settings
 from graph import hooks
 from graph.bulk import BATCH_ROWS, run_bulk
 from graph.customers import (
+    IN_CHUNK,
     PROFILE_FIELDS,
     prepare_registration,
     stored_source_system,
@@ -110,23 +111,18 @@ def _prepare(cipher: FieldCipher, record: Record, mode: OnBadField, now: datetim
 
 
 async def _holders_of(session: AsyncSession, keys: set[Key]) -> dict[Key, set[uuid.UUID]]:
-    """Every customer holding each (kind, index), verified or not: one query for the batch."""
+    """Every customer holding each (kind, index), verified or not: one query per chunk."""
     found: dict[Key, set[uuid.UUID]] = defaultdict(set)
-    wanted = list(keys)
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
+    values = sorted({index for _, index in keys})
+    for start in range(0, len(values), IN_CHUNK):
         rows = await session.execute(
             select(col(Identity.kind), col(Identity.value_index), col(Identity.customer_id)).where(
-                or_(
-                    *(
-                        (col(Identity.kind) == kind) & (col(Identity.value_index) == index)
-                        for kind, index in part
-                    )
-                )
+                col(Identity.value_index).in_(values[start : start + IN_CHUNK])
             )
         )
         for kind, index, customer_id in rows.all():
-            found[(kind, index)].add(customer_id)
+            if (kind, index) in keys:
+                found[(kind, index)].add(customer_id)
     return found
 
 
