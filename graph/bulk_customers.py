@@ -132,14 +132,13 @@ def _columns(table: Table, values: dict[str, Any]) -> dict[str, Any]:
 
 async def _write_new(
     session: AsyncSession, cipher: FieldCipher, rows: list[_Prepared], now: datetime
-) -> list[Customer]:
+) -> list[dict[str, Any]]:
     keys: list[dict[str, Any]] = []
     customers: list[dict[str, Any]] = []
     identities: list[dict[str, Any]] = []
     for item in rows:
         customer_id = uuid.uuid4()
-        key = cipher.new_subject(customer_id)
-        keys.append(_columns(DataKey.__table__, key.model_dump()))  # type: ignore[attr-defined]
+        keys.append(cipher.new_subject(customer_id))
         values: dict[str, Any] = {
             "id": customer_id,
             "status": CustomerStatus.ACTIVE.value,
@@ -183,7 +182,7 @@ async def _write_new(
     await write_rows(session, DataKey.__table__, keys)  # type: ignore[attr-defined]
     await write_rows(session, Customer.__table__, customers)  # type: ignore[attr-defined]
     await write_rows(session, Identity.__table__, identities)  # type: ignore[attr-defined]
-    return [Customer(**values) for values in customers]
+    return customers
 
 
 async def load_customers(
@@ -235,13 +234,13 @@ async def load_customers(
             fresh.append(item)
         for key in item.keys:
             taken.setdefault(key, item.record[0])
-    created = await _write_new(session, cipher, fresh, now)
+    created = await _write_new(session, cipher, fresh, now)  # rows, not ORM objects
     report.imported += len(fresh)
     for item in fresh:
         report.partial.extend((item.record[0], note) for note in item.notes)
     if created and await hooks.anyone_listening(session):
-        for customer in created:
-            await hooks.publish(session, hooks.CustomerRegistered(customer))
+        for values in created:
+            await hooks.publish(session, hooks.CustomerRegistered(Customer(**values)))
     handler = partial(customer_row, mode=mode)
     for item in slow:
         await run_row(session, provider, settings, item.record, CUSTOMER_COLUMNS, handler, report)
