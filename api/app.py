@@ -20,10 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import loyalty
 from api.exports_route import ROUTES as EXPORT_ROUTES
 from api.http import GraphQLView, error_body
+from api.ide import ROUTES as IDE_ROUTES
 from api.schema.build import build_schema
 from core.db import create_engine, session_factory
 from core.settings import Settings
 from graph import privacy_sources as graph_privacy
+from graph.resolution import service as resolution
 from loyalty import privacy_sources as loyalty_privacy
 from privacy.keys import KeyProvider, LocalKeyring
 from scoring import privacy_sources as scoring_privacy
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
     graph_privacy.install()  # subject requests reach every domain's personal data
     loyalty_privacy.install()
     scoring_privacy.install()
+    resolution.install()  # undoing an automatic merge marks its pair DISTINCT
     engine = create_engine(
         settings.database_url, pool_pre_ping=not settings.database_url.startswith("sqlite")
     )
@@ -155,6 +158,7 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *EXPORT_ROUTES,
+            *IDE_ROUTES,
         ],
         middleware=[Middleware(AccessLog), Middleware(BodyLimit)],
         lifespan=lifespan,

@@ -7,21 +7,26 @@ import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from graphql import GraphQLError
 
-from api import cli_exports, cli_import, cli_keys, cli_requests, cli_scoring
+from api import (
+    cli_exports,
+    cli_graph,
+    cli_identity,
+    cli_import,
+    cli_keys,
+    cli_requests,
+    cli_scoring,
+)
 from api.auth import Role, issue_token
-from api.cli_common import console, load_settings, parse_instant
+from api.cli_common import console, load_settings, parse_instant, with_sessions
 from api.schema.common import customer_uuid
 from core.db import UnsupportedDatabase
 from core.settings import Settings, SettingsError
 from privacy.keys import KeyProviderError, LocalKeyring
-
-if TYPE_CHECKING:
-    from loyalty.scheduled import ScheduledReport
 
 app = typer.Typer(no_args_is_help=True, help="loyalgraph: customer graph, loyalty and privacy.")
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys for apps (web, mobile, POS).")
@@ -30,7 +35,15 @@ ledger_app = typer.Typer(no_args_is_help=True, help="The points ledger.")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(ledger_app, name="ledger")
-for module in (cli_exports, cli_import, cli_keys, cli_requests, cli_scoring):
+for module in (
+    cli_exports,
+    cli_graph,
+    cli_identity,
+    cli_import,
+    cli_keys,
+    cli_requests,
+    cli_scoring,
+):
     module.register(app)
 
 
@@ -220,88 +233,38 @@ def loyalty_run_scheduled(
     expiring_within: Annotated[
         int,
         typer.Option(
-            "--expiring-within", min=1, max=3650, help="List points expiring within DAYS."
+            "--expiring-within", min=1, max=3650, help="Count points expiring within DAYS."
         ),
     ] = 30,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    list_expiring: Annotated[
+        bool,
+        typer.Option("--list-expiring", help="List the customers whose points expire soon."),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary and the list as JSON.")
+    ] = False,
 ) -> None:
     """The scheduled work: release holds that ran out, activate pending points, expire points,
-    review tiers, and list customers whose points expire soon. Safe to run twice or at once."""
-    from core.db import create_engine, session_factory
+    review tiers, and count customers whose points expire soon. Prints a summary; safe to run
+    twice or at once."""
+    from api import cli_scheduled
     from loyalty import install as install_loyalty
-    from loyalty.program import active_program
-    from loyalty.scheduled import run_scheduled
 
     settings = _settings()
     when = _instant(at)
     install_loyalty()
-
-    async def run() -> tuple[dict[str, Any] | None, ScheduledReport]:
-        engine = create_engine(settings.database_url)
-        try:
-            sessions = session_factory(engine)
-            async with sessions() as session:
-                program = await active_program(session)
-            report = await run_scheduled(sessions, at=when, expiring_within_days=expiring_within)
-        finally:
-            await engine.dispose()
-        if program is None:
-            return None, report
-        return {"code": program.row.code, "version": program.row.version}, report
-
-    program, report = asyncio.run(run())
-    if program is None:
+    done = with_sessions(
+        settings,
+        lambda sessions: cli_scheduled.run_with_progress(sessions, at=when, days=expiring_within),
+    )
+    if done.program is None:
         console.print(
             "no loyalty program is loaded (loyalgraph loyalty load-program FILE): nothing to do"
         )
     if as_json:
-        typer.echo(json.dumps(_scheduled_json(program, report, expiring_within), indent=2))
+        typer.echo(json.dumps(cli_scheduled.as_json(done, expiring_within), indent=2))
     else:
-        typer.echo(_scheduled_text(program, report, expiring_within))
-
-
-def _scheduled_json(
-    program: dict[str, Any] | None, report: ScheduledReport, days: int
-) -> dict[str, Any]:
-    return {
-        "at": report.at.isoformat(),
-        "program": program,
-        "accounts": report.accounts,
-        "released_holds": report.released_holds,
-        "activated_lots": report.activated_lots,
-        "expired_lots": report.expired_lots,
-        "expired_points": report.expired_points,
-        "tier_reviews": report.tier_reviews,
-        "tier_changes": report.tier_changes,
-        "expiring_within_days": days,
-        "expiring": [
-            {
-                "customer_id": str(item.customer_id),
-                "points": item.points,
-                "first_expiry": item.first_expiry.isoformat(),
-            }
-            for item in report.expiring
-        ],
-    }
-
-
-def _scheduled_text(program: dict[str, Any] | None, report: ScheduledReport, days: int) -> str:
-    changes = ", ".join(f"{n:,} {kind.lower()}" for kind, n in sorted(report.tier_changes.items()))
-    name = f"program {program['code']} version {program['version']}" if program else "no program"
-    lines = [
-        f"Scheduled run as of {report.at.isoformat()} ({name}): {report.accounts:,} accounts"
-        " had work due",
-        f"  holds released: {report.released_holds:,}",
-        f"  pending lots activated: {report.activated_lots:,}",
-        f"  lots expired: {report.expired_lots:,} ({report.expired_points:,} points)",
-        f"  tiers reviewed: {report.tier_reviews:,} ({changes or 'no changes'})",
-        f"Customers with points expiring within {days} days: {len(report.expiring):,}",
-    ]
-    lines += [
-        f"  {item.customer_id}  {item.points} points  first expiry {item.first_expiry.isoformat()}"
-        for item in report.expiring
-    ]
-    return "\n".join(lines)
+        typer.echo(cli_scheduled.as_text(done, expiring_within, list_expiring=list_expiring))
 
 
 @ledger_app.command("verify")

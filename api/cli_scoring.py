@@ -7,6 +7,7 @@ prints one line naming it and exits 2 before anything is registered or stored.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -102,6 +103,7 @@ def train(
     champion, an RFM rule and BG/NBD + Gamma-Gamma, log it all to MLflow, register it, and
     move the `champion` alias only if it wins."""
     from api.cli_common import with_sessions
+    from api.cli_progress import progress_bar
     from core.errors import DomainError
     from scoring.validation import check_training, resolve_cutoff
 
@@ -132,8 +134,11 @@ def train(
         )
 
         async def work(sessions: Any, request: TrainRequest = request) -> TrainOutcome:
-            async with sessions() as session:
-                return await run_training(session, settings=settings, request=request)
+            with progress_bar(f"train {request.kind.value}") as report:
+                async with sessions() as session:
+                    return await run_training(
+                        session, settings=settings, request=request, progress=report
+                    )
 
         try:
             outcome = with_sessions(settings, work)
@@ -152,12 +157,37 @@ def _train_text(outcome: TrainOutcome) -> str:
         f"{outcome.model_name} version {outcome.version} (run {outcome.run_id}): "
         + ("PROMOTED to @champion" if outcome.promoted else "not promoted"),
         f"  {outcome.reason}",
+        *_window_lines(outcome.data_window),
         "  holdout:",
     ]
     for name, metrics in evaluation.table().items():
         shown = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
         lines.append(f"    {name:18} {shown}")
     return "\n".join(lines)
+
+
+def _window_lines(window: dict[str, Any]) -> list[str]:
+    """How many cutoffs and rows the run used, from its data_window.json."""
+    splits: dict[str, list[dict[str, Any]]] = {}
+    for item in window.get("windows", []):
+        splits.setdefault(item["split"], []).append(item)
+    train = splits.get("train", [])
+    if not train:
+        return []
+    dates = sorted(item["cutoff"][:10] for item in train)
+    lines = [
+        f"  trained on {len(train)} cutoffs ({dates[0]} to {dates[-1]}), "
+        f"{sum(item['rows'] for item in train):,} rows; horizon {window['horizon_days']} days"
+    ]
+    for split in ("validation", "holdout"):
+        for item in splits.get(split, []):
+            lines.append(f"  {split} at {item['cutoff'][:10]}: {item['rows']:,} rows")
+    if window.get("labels_overlap"):
+        lines.append(
+            f"  the history is short for this horizon: splits {window['gap_days']:.0f} days "
+            "apart, their label windows overlap (none reaches past the cutoff)"
+        )
+    return lines
 
 
 def _load_models(
@@ -206,10 +236,11 @@ def score(
     cutoff and top contributions. Customers without a profiling consent, or blocked, are
     neither scored nor kept: their earlier scores are deleted by a run over everyone."""
     from api.cli_common import with_sessions
+    from api.cli_progress import progress_bar
     from core.db import transaction
     from core.errors import DomainError
     from scoring.batch import compute_scores, resolve_owners, store_scores
-    from scoring.queries import scores_stored
+    from scoring.queries import scores_for, scores_stored
     from scoring.validation import resolve_cutoff
 
     if everyone == bool(customer):
@@ -226,19 +257,28 @@ def score(
         async with sessions() as session:
             return await scores_stored(session)
 
-    async def work(sessions: Any) -> tuple[ScoreSet, ScoringRun]:
-        async with sessions() as session:
-            owners = await resolve_owners(session, ids) if ids else None
-            scores = await compute_scores(
-                session,
-                models=models,
-                cutoff=when,
-                currency=settings.currency,
-                owners=owners,
-            )
-        async with transaction(sessions) as session:
-            run = await store_scores(session, scores, actor="cli")
-        return scores, run
+    survivors: dict[uuid.UUID, uuid.UUID] = {}
+
+    async def work(sessions: Any) -> tuple[ScoreSet, ScoringRun, dict[uuid.UUID, Any]]:
+        with progress_bar("score" if ids else "score --all") as tick:
+            async with sessions() as session:
+                for key in ids:
+                    survivors[key] = (await resolve_owners(session, [key]))[0]
+                owners = await resolve_owners(session, ids) if ids else None
+                scores = await compute_scores(
+                    session,
+                    models=models,
+                    cutoff=when,
+                    currency=settings.currency,
+                    owners=owners,
+                    progress=tick,
+                )
+            tick("storing the scores", 1, 1)
+            async with transaction(sessions) as session:
+                run = await store_scores(session, scores, actor="cli")
+                # What was stored, read back under the profiling rule like any read.
+                kept = await scores_for(session, owners) if owners else {}
+        return scores, run, kept
 
     try:
         when = resolve_cutoff(parse_cutoff(cutoff))
@@ -250,10 +290,10 @@ def score(
             console.print("no model to score with: nothing scored")
             return
         models = loaded
-        scores, run = with_sessions(settings, work)
+        scores, run, kept = with_sessions(settings, work)
     except DomainError as error:
         raise _fail(error) from None
-    report = {
+    report: dict[str, Any] = {
         "run_id": str(run.id),
         "cutoff": run.cutoff.isoformat(),
         "churn_model": run.churn_model,
@@ -264,9 +304,13 @@ def score(
         "removed": run.removed,
         "influence": len(scores.influence),
     }
+    if ids:
+        report["customers"] = _stored_json(ids, survivors, kept)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
+    if ids:
+        typer.echo(_stored_text(report["customers"]))
     typer.echo(
         f"scored {run.scored:,} customers as of {run.cutoff.isoformat()} with "
         f"{', '.join(filter(None, [run.churn_model, run.value_model]))}; "
@@ -277,15 +321,90 @@ def score(
     )
 
 
+def _stored_json(
+    ids: list[uuid.UUID], survivors: dict[uuid.UUID, uuid.UUID], stored: dict[uuid.UUID, Any]
+) -> list[dict[str, Any]]:
+    """Each requested customer's stored scores: score, band, percentile, model and reasons."""
+    from scoring.kinds import ModelKind
+
+    out: list[dict[str, Any]] = []
+    for requested, (owner, kinds) in zip(ids, _by_request(ids, survivors, stored), strict=True):
+        entry: dict[str, Any] = {"customer_id": str(requested), "scores": {}}
+        if owner != requested:
+            entry["survivor_id"] = str(owner)
+        for kind in ModelKind:
+            row = kinds.get(kind)
+            if row is None:
+                continue
+            entry["scores"][kind.value] = {
+                "score": row.score,
+                "unit": "probability" if kind is ModelKind.CHURN else f"{row.currency} minor units",
+                "band": row.band,
+                "percentile": row.percentile,
+                "model": f"{row.model_name} v{row.model_version}",
+                "horizon_days": row.horizon_days,
+                "cutoff": row.cutoff.isoformat(),
+                "reasons": row.reasons,
+            }
+        out.append(entry)
+    return out
+
+
+def _by_request(
+    ids: list[uuid.UUID], survivors: dict[uuid.UUID, uuid.UUID], stored: dict[uuid.UUID, Any]
+) -> list[tuple[uuid.UUID, dict[Any, Any]]]:
+    """The stored rows of each requested id: its own, or its survivor's after a merge."""
+    return [(survivors[key], stored.get(survivors[key], {})) for key in ids]
+
+
+def _stored_text(customers: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for entry in customers:
+        survivor = f" (merged into {entry['survivor_id']})" if "survivor_id" in entry else ""
+        lines.append(f"customer {entry['customer_id']}{survivor}:")
+        if not entry["scores"]:
+            lines.append(
+                "  no score stored: no profiling consent, blocked, or no purchase before the cutoff"
+            )
+        for kind, row in entry["scores"].items():
+            shown = (
+                f"{row['score']:.3f}" if kind == "churn" else f"{row['score']:,.0f} {row['unit']}"
+            )
+            lines.append(
+                f"  {kind}: {shown}, band {row['band']}, percentile {row['percentile']:.1f} "
+                f"({row['model']}, {row['horizon_days']} days from {row['cutoff'][:10]})"
+            )
+            for reason in row["reasons"]:
+                value = reason.get("value")
+                shown_value = "-" if value is None else f"{value:g}"
+                lines.append(
+                    f"    {reason['feature']:28} = {shown_value:>12}  "
+                    f"contribution {reason['contribution']:+.4f}"
+                )
+    return "\n".join(lines)
+
+
 def evaluate(
     kind: Annotated[KindChoice, typer.Argument(help="Which model: churn, value or all.")],
     alias: Annotated[str, typer.Option(help="The registered alias to evaluate.")] = "champion",
     cutoff: Annotated[str | None, typer.Option(help="Evaluate as of this date.")] = None,
-    horizon: Annotated[int, typer.Option(help="Days the labels cover.")] = 90,
+    horizon: Annotated[
+        int | None,
+        typer.Option(help="Days the labels cover (default: the model's horizon)."),
+    ] = None,
+    relabel: Annotated[
+        bool,
+        typer.Option(
+            "--relabel",
+            help="Label the holdout for --horizon although the model predicts another "
+            "horizon; the model is then measured by its ranking only.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ) -> None:
     """Evaluate a registered model and the baselines on the holdout of a cutoff (the H days
-    before it): the same numbers a training run logs, for any version and any date."""
+    before it): the same numbers a training run logs, for any version and any date. A horizon
+    other than the model's is refused unless --relabel says to relabel for it."""
     from api.cli_common import with_sessions
     from core.errors import DomainError
     from scoring.validation import check_horizon, resolve_cutoff
@@ -293,7 +412,8 @@ def evaluate(
     settings = load_settings()
     when = parse_cutoff(cutoff)
     try:
-        check_horizon(horizon)
+        if horizon is not None:
+            check_horizon(horizon)
         resolve_cutoff(when)
     except DomainError as error:
         raise _fail(error) from None
@@ -311,6 +431,7 @@ def evaluate(
                     alias=alias,
                     cutoff=when,
                     horizon_days=horizon,
+                    relabel=relabel,
                 )
 
         try:
@@ -322,6 +443,11 @@ def evaluate(
         return
     for name, table in tables.items():
         typer.echo(f"{name}: holdout {table['holdout_cutoff']} + {table['horizon_days']} days")
+        if table["relabelled"]:
+            typer.echo(
+                f"  relabelled: the model predicts {table['model_horizon_days']} days, so it is "
+                "measured by its ranking only"
+            )
         for row, metrics in table["metrics"].items():
             shown = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
             typer.echo(f"  {row:18} {shown}")

@@ -9,22 +9,25 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 
+from api import ide
 from api.apikeys import find_api_key
 from api.auth import ANONYMOUS, AuthError, Principal, Role, principal_from_token
 from api.context import Context
 from api.persisted import PersistedQueries, PersistedQueryError
 from api.schema.common import ApiErrorCode, CursorCodec, tag_error
+from api.transport import UNAVAILABLE_MESSAGE, database_unavailable, decode_request_json
 from core.db import transaction
 from core.settings import Settings
 from graph.enums import CustomerStatus
@@ -35,6 +38,7 @@ from privacy.keys import KeyProvider
 from scoring.registry import Champions
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+log = logging.getLogger("loyalgraph.http")
 
 
 def error_body(code: ApiErrorCode | str, message: str) -> dict[str, Any]:
@@ -63,6 +67,9 @@ class GraphQLView(GraphQL[Context, None]):
         self.provider = provider
         self.cursors = CursorCodec(provider.secret("cursor"))
         self.persisted = PersistedQueries()
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_request_json(data)
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         parsed = await super().parse_http_body(request)
@@ -145,6 +152,9 @@ class GraphQLView(GraphQL[Context, None]):
                     subject_id=subject_id,
                 )
 
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(ide.page())  # served from the package's own assets (api/ide.py)
+
     def _renders_ide(self, request: Request) -> bool:
         return (
             self.graphql_ide is not None
@@ -166,6 +176,12 @@ class GraphQLView(GraphQL[Context, None]):
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="loyalgraph"'},
             )
+        except Exception as error:
+            # Authentication reads the database (API keys, a customer token's subject).
+            if not database_unavailable(error):
+                raise
+            log.warning("database unavailable: %s", type(error).__name__)
+            return _unavailable()
         finally:
             session: AsyncSession | None = getattr(request.state, "session", None)
             if session is not None:
@@ -189,6 +205,8 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> GraphQLHTTPResponse:
         for error in result.errors or []:
             tag_error(error)
+            if database_unavailable(error.original_error):
+                request.state.database_unavailable = True
         body = process_result(result)
         # A request error (parse, validation, variables) never started execution: no `data`.
         request_error = result.data is None and all(e.path is None for e in result.errors or [])
@@ -207,15 +225,33 @@ class GraphQLView(GraphQL[Context, None]):
         except Exception as error:  # strawberry's HTTPException: malformed request
             status = getattr(error, "status_code", None)
             if status is None:
-                raise
+                # Never a traceback to the client: logged here, a typed 500 there.
+                log.error("unhandled %s", type(error).__name__, exc_info=error)
+                response = JSONResponse(
+                    error_body(ApiErrorCode.INTERNAL_SERVER_ERROR, "Unexpected error."),
+                    status_code=500,
+                )
+                await response(scope, receive, send)
+                return
             message = getattr(error, "reason", str(error))
             response = JSONResponse(
                 error_body(ApiErrorCode.BAD_USER_INPUT, message), status_code=status
             )
         else:
-            if _wants_graphql_response(request) and response.media_type == "application/json":
+            if getattr(request.state, "database_unavailable", False):
+                # A resolver met the database down: the answer is 503, never its driver text.
+                response = _unavailable()
+            elif _wants_graphql_response(request) and response.media_type == "application/json":
                 response = _as_graphql_response(request, response)
         await response(scope, receive, send)
+
+
+def _unavailable() -> Response:
+    return JSONResponse(
+        error_body("SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def _as_graphql_response(request: Request, response: Response) -> Response:

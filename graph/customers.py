@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -24,6 +25,7 @@ from privacy.fields import FieldCipher
 LOOKUP_LIMIT = 20
 IN_CHUNK = 500  # values per IN list: well below SQLite's and asyncpg's parameter limits
 REGISTRATION_SKEW = timedelta(minutes=5)
+REGISTER_ATTEMPTS = 3
 
 PROFILE_FIELDS = {
     "first_name": "first_name_ct",
@@ -346,6 +348,59 @@ def stored_source_system(source_system: str | None) -> str | None:
     return source_system.strip().lower() if source_system else None
 
 
+async def _attach_or_create(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    channel: Channel,
+    names: dict[str, str | None],
+    indexed: list[tuple[IdentifierInput, str, str]],
+    since: datetime,
+    now: datetime,
+) -> tuple[Customer, bool]:
+    """The customer holding these verified identifiers (profile filled where empty, membership
+    dated back to `since` if earlier), or a new one; with the identifiers added."""
+    holders = await verified_holders(
+        session, [(item.kind.value, index) for item, _, index in indexed if item.verified]
+    )
+    owners = set(holders.values())
+    if len(owners) > 1:
+        raise graph_error(
+            GraphErrorCode.IDENTIFIER_CONFLICT,
+            "these identifiers belong to different customers; ask staff to merge them",
+        )
+    created = not owners
+    if owners:
+        customer = await get_active_customer(session, owners.pop())
+        note_activity(customer, since)
+    else:
+        customer = Customer(
+            registered_channel=channel, created_at=now, registered_at=since, updated_at=now
+        )
+        session.add(customer)
+        await session.flush()
+    for name, value in names.items():
+        if value is not None and getattr(customer, PROFILE_FIELDS[name]) is None:
+            await set_profile_field(cipher, customer, name, value)
+    for item, value, index in indexed:
+        holder = holders.get((item.kind.value, index))
+        verified = item.verified and (holder is None or holder == customer.id)
+        await _add_identity(
+            session,
+            cipher,
+            customer=customer,
+            kind=item.kind,
+            normalised=value,
+            source_system=item.source_system,
+            verified=verified,
+            channel=channel,
+            now=now,
+        )
+    customer.updated_at = now
+    await session.flush()
+    return customer, created
+
+
 async def register_customer(
     session: AsyncSession,
     cipher: FieldCipher,
@@ -394,44 +449,24 @@ async def register_customer(
     indexed = [
         (item, value, cipher.blind_index(kind=item.kind, value=value)) for item, value in normalised
     ]
-    holders = await verified_holders(
-        session, [(item.kind.value, index) for item, _, index in indexed if item.verified]
-    )
-    owners = set(holders.values())
-    if len(owners) > 1:
-        raise graph_error(
-            GraphErrorCode.IDENTIFIER_CONFLICT,
-            "these identifiers belong to different customers; ask staff to merge them",
-        )
-    created = not owners
-    if owners:
-        customer = await get_active_customer(session, owners.pop())
-        note_activity(customer, since)
-    else:
-        customer = Customer(
-            registered_channel=channel, created_at=now, registered_at=since, updated_at=now
-        )
-        session.add(customer)
-        await session.flush()
-    for name, value in names.items():
-        if value is not None and getattr(customer, PROFILE_FIELDS[name]) is None:
-            await set_profile_field(cipher, customer, name, value)
-    for item, value, index in indexed:
-        holder = holders.get((item.kind.value, index))
-        verified = item.verified and (holder is None or holder == customer.id)
-        await _add_identity(
-            session,
-            cipher,
-            customer=customer,
-            kind=item.kind,
-            normalised=value,
-            source_system=item.source_system,
-            verified=verified,
-            channel=channel,
-            now=now,
-        )
-    customer.updated_at = now
-    await session.flush()
+    # Two registrations of one verified identifier may race (PostgreSQL): the loser's insert
+    # meets the unique index, its savepoint rolls back, and it attaches to the winner instead.
+    for attempt in range(REGISTER_ATTEMPTS):
+        try:
+            async with session.begin_nested():
+                customer, created = await _attach_or_create(
+                    session,
+                    cipher,
+                    channel=channel,
+                    names=names,
+                    indexed=indexed,
+                    since=since,
+                    now=now,
+                )
+            break
+        except IntegrityError:
+            if attempt + 1 == REGISTER_ATTEMPTS:
+                raise
     if created:
         await hooks.publish(session, hooks.CustomerRegistered(customer))
     return RegisterResult(customer=customer, created=created)

@@ -30,6 +30,7 @@ from graph.demo_data import (
     SURNAMES,
     translit,
 )
+from graph.demo_duplicates import add_hard_negatives
 from graph.enums import Channel, IdentityKind, SocialPlatform
 
 DUPLICATE_SHARE = 0.05
@@ -218,6 +219,8 @@ class World:
         self._build_influencers()
         self._build_referrals()
         self._build_duplicates()
+        self.hard_negatives: list[tuple[int, int, str]] = []
+        add_hard_negatives(self)  # look-alike different people (graph.demo_duplicates)
 
     @property
     def originals(self) -> int:

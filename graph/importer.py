@@ -36,7 +36,7 @@ from core.clock import as_utc, utcnow
 from core.db import create_engine, session_factory, transaction
 from core.errors import DomainError
 from core.settings import Settings
-from graph.customers import clean_profile, register_customer
+from graph.customers import clean_profile
 from graph.enums import CampaignAction, Channel, EventType, IdentityKind
 from graph.errors import GraphErrorCode, graph_error
 from graph.events import (
@@ -49,6 +49,7 @@ from graph.events import (
 from graph.identity import normalise
 from graph.lines import LineInput
 from graph.models import Event, Identity
+from graph.resolution.registration import register_and_match
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
 
@@ -509,7 +510,8 @@ async def customer_row(
         present = [(kind, value, source) for kind, value, source in wanted if value]
         if present and await _already_held(session, cipher, present):
             return False
-    result = await register_customer(
+    # Matched against its block on arrival, as a registration is (graph.resolution).
+    result, _possible = await register_and_match(
         session,
         cipher,
         channel=channel,

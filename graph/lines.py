@@ -85,13 +85,16 @@ def check_lines(lines: list[LineInput], *, priced: bool) -> list[PricedLine]:
                 "unitPriceMinor",
             )
         if unit is not None and not 0 <= unit <= MAX_UNIT_PRICE_MINOR:
-            raise graph_error(
-                GraphErrorCode.INVALID_INPUT, "price must not be negative", *at, "unitPriceMinor"
+            problem = (
+                "price must not be negative"
+                if unit < 0
+                else f"price must be at most {MAX_UNIT_PRICE_MINOR:,} minor units"
             )
+            raise graph_error(GraphErrorCode.INVALID_INPUT, problem, *at, "unitPriceMinor")
         if total is not None and not 0 <= total <= MAX_TOTAL_MINOR:
             raise graph_error(
                 GraphErrorCode.INVALID_INPUT,
-                "a line total must not be negative",
+                f"a line total is between 0 and {MAX_TOTAL_MINOR:,}",
                 *at,
                 "totalMinor",
             )

@@ -4,12 +4,20 @@ A merge never moves identities or events: it points the merged customer (and any
 already merged into it) at the survivor, and fills the survivor's empty profile fields from the
 merged customer. The merge record keeps what it changed, so an unmerge restores both customers
 as they were, even after later merges of the survivor.
+
+Merges and unmerges are serialised: each takes one graph-wide turn (`take_turns`: an advisory
+lock on PostgreSQL, the database's write lock on SQLite), then locks every customer row it will
+touch (the given customers, their survivors, the customers already merged into them) in one
+order, by id, and re-reads them under the lock. What is no longer true is refused:
+`ALREADY_MERGED` (the pair is one customer already, or the chosen survivor was merged
+meanwhile), `CUSTOMER_NOT_ACTIVE`, `NOT_MERGED`. `graph.verify` checks the invariants this keeps.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.clock import utcnow
+from core.db import take_turns
 from graph import hooks
-from graph.customers import PROFILE_FIELDS, get_active_customer
+from graph.customers import PROFILE_FIELDS
 from graph.enums import CustomerStatus
 from graph.errors import GraphErrorCode, graph_error
 from graph.models import Customer, MergeRecord
@@ -27,6 +36,61 @@ from privacy import audit
 from privacy.audit import pseudonym
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
+
+GRAPH_TURN = "customer-graph-merge"
+
+
+async def lock_customers(
+    session: AsyncSession, customer_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Customer]:
+    """Lock these customer rows in id order (`FOR UPDATE` on PostgreSQL; SQLite's write
+    transaction already excludes every other writer) and reload them from the database."""
+    ids = sorted(set(customer_ids))
+    rows = await session.execute(
+        select(Customer)
+        .where(col(Customer.id).in_(ids))
+        .order_by(col(Customer.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {customer.id: customer for customer in rows.scalars()}
+
+
+async def _survivor_pointers(
+    session: AsyncSession, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    rows = await session.execute(
+        select(col(Customer.id), col(Customer.survivor_id)).where(
+            col(Customer.id).in_(list(set(ids))), col(Customer.survivor_id).is_not(None)
+        )
+    )
+    return {row[0]: row[1] for row in rows.all() if row[1] is not None}
+
+
+async def _merged_into(session: AsyncSession, roots: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    rows = await session.execute(
+        select(col(Customer.id)).where(col(Customer.survivor_id).in_(list(set(roots))))
+    )
+    return list(rows.scalars())
+
+
+def _resolve_active(
+    locked: dict[uuid.UUID, Customer], customer_id: uuid.UUID, *field: str
+) -> Customer:
+    """The locked customer by id, resolved to its survivor; it must be active."""
+    customer = locked.get(customer_id)
+    if customer is None:
+        raise graph_error(GraphErrorCode.CUSTOMER_NOT_FOUND, "no such customer", *field)
+    if customer.survivor_id is not None:
+        survivor = locked.get(customer.survivor_id)
+        if survivor is None:  # the pointer moved between the read and the lock: cannot be
+            raise graph_error(
+                GraphErrorCode.ALREADY_MERGED, "the customer was merged meanwhile", *field
+            )
+        customer = survivor
+    if customer.status != CustomerStatus.ACTIVE:
+        raise graph_error(GraphErrorCode.CUSTOMER_NOT_ACTIVE, "the customer is not active", *field)
+    return customer
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +126,35 @@ async def merge_customers(
         raise graph_error(
             GraphErrorCode.INVALID_INPUT, "merge exactly two customers", "customerIds"
         )
-    first = await get_active_customer(session, customer_ids[0], "customerIds", "0")
-    second = await get_active_customer(session, customer_ids[1], "customerIds", "1")
+    await take_turns(session, GRAPH_TURN)
+    # Who this merge touches, read inside the graph's turn (no other merge moves a pointer
+    # now), then locked in one order and re-read under the lock.
+    given = [*customer_ids, *([survivor_id] if survivor_id else [])]
+    pointers = await _survivor_pointers(session, given)
+    roots = {pointers.get(c) or c for c in given}
+    touched = set(given) | roots | set(await _merged_into(session, roots))
+    locked = await lock_customers(session, touched)
+    first = _resolve_active(locked, customer_ids[0], "customerIds", "0")
+    second = _resolve_active(locked, customer_ids[1], "customerIds", "1")
     if first.id == second.id:
+        if customer_ids[0] != customer_ids[1]:
+            raise graph_error(
+                GraphErrorCode.ALREADY_MERGED, "these customers are merged already", "customerIds"
+            )
         raise graph_error(
             GraphErrorCode.SAME_CUSTOMER, "these ids are one customer already", "customerIds"
         )
     if survivor_id is None:
         survivor, merged = choose_survivor(first, second)
     else:
-        chosen = await get_active_customer(session, survivor_id, "survivorId")
+        chosen = locked.get(survivor_id)
+        if chosen is not None and chosen.status == CustomerStatus.MERGED:
+            raise graph_error(
+                GraphErrorCode.ALREADY_MERGED,
+                "the chosen survivor has been merged into another customer",
+                "survivorId",
+            )
+        chosen = _resolve_active(locked, survivor_id, "survivorId")
         if chosen.id not in {first.id, second.id}:
             raise graph_error(
                 GraphErrorCode.INVALID_INPUT, "the survivor must be one of the two", "survivorId"
@@ -173,9 +256,7 @@ async def unmerge_customer(
 ) -> MergeResult:
     """Undo the merge of `customer_id` into its survivor."""
     now = now or utcnow()
-    merged = await session.get(Customer, customer_id)
-    if merged is None:
-        raise graph_error(GraphErrorCode.CUSTOMER_NOT_FOUND, "no such customer", "customerId")
+    await take_turns(session, GRAPH_TURN)
     record = (
         await session.execute(
             select(MergeRecord)
@@ -184,6 +265,14 @@ async def unmerge_customer(
             .limit(1)
         )
     ).scalar_one_or_none()
+    pointers = await _survivor_pointers(session, [customer_id])
+    touched = {customer_id, *pointers.values()}
+    if record is not None:
+        touched |= {record.survivor_id, *map(uuid.UUID, record.details.get("absorbed", []))}
+    locked = await lock_customers(session, touched)
+    merged = locked.get(customer_id)
+    if merged is None:
+        raise graph_error(GraphErrorCode.CUSTOMER_NOT_FOUND, "no such customer", "customerId")
     if merged.status != CustomerStatus.MERGED or record is None:
         raise graph_error(GraphErrorCode.NOT_MERGED, "this customer is not merged", "customerId")
     root = merged.survivor_id

@@ -45,6 +45,7 @@ from graph.models import (
     ReviewVote,
     SocialProfile,
 )
+from graph.resolution import privacy_source as resolution_privacy
 from privacy import sources
 from privacy.audit import ciphertext_digest
 from privacy.fields import FieldCipher
@@ -699,3 +700,4 @@ def install() -> None:
     """Register the graph's personal data and its subject directory with privacy (idempotent)."""
     sources.register(_source)
     sources.register_directory(_directory)
+    resolution_privacy.install()

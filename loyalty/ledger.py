@@ -71,6 +71,20 @@ async def lock_account(
     return account
 
 
+def expiring_by(now: datetime) -> ColumnElement[bool]:
+    """An open lot whose expiry has come by `now`: it expires, dated at its `expires_at`."""
+    return and_(col(Lot.status).in_(OPEN_LOTS), col(Lot.expires_at) <= now)
+
+
+def activating_by(now: datetime) -> ColumnElement[bool]:
+    """A pending lot whose pending period is over by `now` and that has not expired."""
+    return and_(
+        col(Lot.status) == LotStatus.PENDING,
+        col(Lot.available_at) <= now,
+        or_(col(Lot.expires_at).is_(None), col(Lot.expires_at) > now),
+    )
+
+
 def _spendable_at(now: datetime) -> ColumnElement[bool]:
     """A lot whose points may be spent at `now` (whatever its remaining), even if the
     scheduled job has not yet activated or expired it."""
@@ -413,11 +427,7 @@ async def catch_up(
             select(Lot)
             .where(
                 col(Lot.customer_id) == account.customer_id,
-                col(Lot.status).in_(OPEN_LOTS),
-                or_(
-                    and_(col(Lot.status) == LotStatus.PENDING, col(Lot.available_at) <= now),
-                    col(Lot.expires_at) <= now,
-                ),
+                or_(expiring_by(now), activating_by(now)),
             )
             .execution_options(populate_existing=True)
         )

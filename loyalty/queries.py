@@ -13,21 +13,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from core.clock import as_utc
-from graph.enums import EventType
-from graph.models import Customer, Event
-from loyalty.definition import ProgramDefinition, TierMetric
 from loyalty.ledger import OPEN_LOTS, balances_for
 from loyalty.models import Account, LedgerEntry, Lot
 from loyalty.scheduled import Expiring
 
 __all__ = ["accounts_for", "balances_for", "expiring_for", "ledger_for", "qualifying_for"]
-from loyalty.tiers import EARNING_KINDS
+from loyalty.tiers import qualifying_values
 
 
 async def accounts_for(
@@ -37,54 +34,7 @@ async def accounts_for(
     return {row.customer_id: row for row in rows.scalars()}
 
 
-async def qualifying_for(
-    session: AsyncSession,
-    customer_ids: Sequence[uuid.UUID],
-    program: ProgramDefinition,
-    now: datetime,
-) -> dict[uuid.UUID, int]:
-    """`tiers.qualifying_value` for many accounts in one statement."""
-    start = now - timedelta(days=program.tiers.window_days)
-    if program.tiers.metric is TierMetric.POINTS_EARNED:
-        rows = await session.execute(
-            select(col(LedgerEntry.customer_id), func.sum(col(LedgerEntry.points)))
-            .where(
-                col(LedgerEntry.customer_id).in_(customer_ids),
-                col(LedgerEntry.kind).in_(EARNING_KINDS),
-                col(LedgerEntry.occurred_at) > start,
-                col(LedgerEntry.occurred_at) <= now,
-            )
-            .group_by(col(LedgerEntry.customer_id))
-        )
-        found = {row[0]: int(row[1] or 0) for row in rows}
-    else:
-        # An account's spend counts its own events and those of customers merged into it.
-        owner = case(
-            (col(Customer.id).in_(customer_ids), col(Customer.id)),
-            else_=col(Customer.survivor_id),
-        ).label("owner")
-        amount = func.coalesce(col(Event.amount_minor), 0)
-        net = func.sum(
-            case(
-                (col(Event.type) == EventType.PURCHASE, amount),
-                (col(Event.type) == EventType.RETURN, -amount),
-                else_=0,
-            )
-        )
-        rows = await session.execute(
-            select(owner, net)
-            .join(Customer, col(Customer.id) == col(Event.customer_id))
-            .where(
-                or_(
-                    col(Customer.id).in_(customer_ids), col(Customer.survivor_id).in_(customer_ids)
-                ),
-                col(Event.occurred_at) > start,
-                col(Event.occurred_at) <= now,
-            )
-            .group_by(owner)
-        )
-        found = {row[0]: int(row[1] or 0) for row in rows}
-    return {key: max(found.get(key, 0), 0) for key in customer_ids}
+qualifying_for = qualifying_values  # the engine's own rule, for many accounts
 
 
 async def expiring_for(

@@ -1,26 +1,29 @@
 """The scheduled work, as one idempotent command: `loyalgraph loyalty run-scheduled [--at]`.
 
-Each account that has something due is handled in its own short transaction under its lock,
-and everything is re-checked under that lock, so running the command twice, or twice at once,
-does the work once. `at` defaults to now; passing it replays the schedule at another instant.
+Accounts that have something due are handled in batches (`scheduled_batch.catch_up_many`,
+5,000 accounts per transaction, a few set-based statements per batch) under their locks, and
+everything is re-checked under those locks, so running the command twice, or twice at once,
+does the work once. Every entry is dated at its due instant (a lot's expiry, a hold's end).
+`at` defaults to now; passing it replays the schedule at another instant.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, union
+from sqlalchemy import func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from core.clock import as_utc
 from core.db import transaction
-from loyalty.ledger import OPEN_LOTS, catch_up, lock_account
-from loyalty.models import Account, Lot, LotStatus, Reservation, ReservationStatus
+from loyalty.ledger import OPEN_LOTS, activating_by, expiring_by
+from loyalty.models import Account, Lot, Reservation, ReservationStatus
 from loyalty.program import active_program
-from loyalty.tiers import review_tier
+from loyalty.scheduled_batch import BATCH_ACCOUNTS, catch_up_many
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +49,7 @@ class ScheduledReport:
 async def _due_accounts(
     session: AsyncSession, at: datetime, review_every: timedelta
 ) -> list[uuid.UUID]:
-    lots = select(col(Lot.customer_id)).where(
-        col(Lot.status).in_(OPEN_LOTS),
-        or_(
-            and_(col(Lot.status) == LotStatus.PENDING, col(Lot.available_at) <= at),
-            col(Lot.expires_at) <= at,
-        ),
-    )
+    lots = select(col(Lot.customer_id)).where(or_(expiring_by(at), activating_by(at)))
     holds = select(col(Reservation.customer_id)).where(
         col(Reservation.status) == ReservationStatus.HELD, col(Reservation.expires_at) <= at
     )
@@ -95,7 +92,11 @@ async def run_scheduled(
     *,
     at: datetime,
     expiring_within_days: int = 30,
+    batch_size: int = BATCH_ACCOUNTS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ScheduledReport:
+    """Do the work due by `at` for every account that has some, `batch_size` accounts per
+    transaction (`scheduled_batch.catch_up_many`); `progress(done, total)` after each batch."""
     report = ScheduledReport(at=at)
     async with sessions() as session:
         program = await active_program(session)
@@ -103,22 +104,23 @@ async def run_scheduled(
             return report
         review_every = timedelta(days=program.rules.tiers.review_every_days)
         due = await _due_accounts(session, at, review_every)
-    for customer_id in due:
+    if progress is not None:
+        progress(0, len(due))
+    for start in range(0, len(due), batch_size):
         async with transaction(sessions) as session:
             program = await active_program(session)
             assert program is not None
-            account = await lock_account(session, customer_id, program.rules, at)
-            done = await catch_up(session, account, program, at)
-            report.released_holds += done.released_holds
-            report.activated_lots += done.activated_lots
-            report.expired_lots += done.expired_lots
-            report.expired_points += done.expired_points
-            if account.tier_reviewed_at <= at - review_every:
-                report.tier_reviews += 1
-                outcome = await review_tier(session, account, program.rules, at)
-                if outcome:
-                    report.tier_changes[outcome] = report.tier_changes.get(outcome, 0) + 1
-        report.accounts += 1
+            done = await catch_up_many(session, due[start : start + batch_size], program, at)
+        report.accounts += len(done.accounts)
+        report.released_holds += done.released_holds
+        report.activated_lots += done.activated_lots
+        report.expired_lots += done.expired_lots
+        report.expired_points += done.expired_points
+        report.tier_reviews += done.tier_reviews
+        for outcome, count in done.tier_changes.items():
+            report.tier_changes[outcome] = report.tier_changes.get(outcome, 0) + count
+        if progress is not None:
+            progress(min(start + batch_size, len(due)), len(due))
     async with sessions() as session:
         report.expiring = await expiring_soon(session, at=at, days=expiring_within_days)
     return report

@@ -8,10 +8,12 @@ the level the customer qualifies for, after an optional grace period.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -30,47 +32,64 @@ class Progress:
     remaining: int
 
 
-async def qualifying_value(
-    session: AsyncSession, account: Account, program: ProgramDefinition, now: datetime
-) -> int:
+async def qualifying_values(
+    session: AsyncSession,
+    customer_ids: Sequence[uuid.UUID],
+    program: ProgramDefinition,
+    now: datetime,
+) -> dict[uuid.UUID, int]:
+    """What counts towards a tier, for many accounts in one statement: points earned (less
+    what returns took back), or net spend of the account and of customers merged into it,
+    within the program's window (now - window, now]."""
     start = now - timedelta(days=program.tiers.window_days)
     if program.tiers.metric is TierMetric.POINTS_EARNED:
-        total = (
-            await session.execute(
-                select(func.coalesce(func.sum(col(LedgerEntry.points)), 0)).where(
-                    col(LedgerEntry.customer_id) == account.customer_id,
-                    col(LedgerEntry.kind).in_(EARNING_KINDS),
-                    col(LedgerEntry.occurred_at) > start,
-                    col(LedgerEntry.occurred_at) <= now,
-                )
+        rows = await session.execute(
+            select(col(LedgerEntry.customer_id), func.sum(col(LedgerEntry.points)))
+            .where(
+                col(LedgerEntry.customer_id).in_(customer_ids),
+                col(LedgerEntry.kind).in_(EARNING_KINDS),
+                col(LedgerEntry.occurred_at) > start,
+                col(LedgerEntry.occurred_at) <= now,
             )
-        ).scalar_one()
-        return max(int(total), 0)
-    members = select(col(Customer.id)).where(
-        or_(
-            col(Customer.id) == account.customer_id,
-            col(Customer.survivor_id) == account.customer_id,
+            .group_by(col(LedgerEntry.customer_id))
         )
-    )
-    spent, returned = (
-        await session.execute(
-            select(
-                func.coalesce(
-                    func.sum(col(Event.amount_minor)).filter(col(Event.type) == EventType.PURCHASE),
-                    0,
+        found = {row[0]: int(row[1] or 0) for row in rows}
+    else:
+        # An account's spend counts its own events and those of customers merged into it.
+        owner = case(
+            (col(Customer.id).in_(customer_ids), col(Customer.id)),
+            else_=col(Customer.survivor_id),
+        ).label("owner")
+        amount = func.coalesce(col(Event.amount_minor), 0)
+        net = func.sum(
+            case(
+                (col(Event.type) == EventType.PURCHASE, amount),
+                (col(Event.type) == EventType.RETURN, -amount),
+                else_=0,
+            )
+        )
+        rows = await session.execute(
+            select(owner, net)
+            .join(Customer, col(Customer.id) == col(Event.customer_id))
+            .where(
+                or_(
+                    col(Customer.id).in_(customer_ids), col(Customer.survivor_id).in_(customer_ids)
                 ),
-                func.coalesce(
-                    func.sum(col(Event.amount_minor)).filter(col(Event.type) == EventType.RETURN),
-                    0,
-                ),
-            ).where(
-                col(Event.customer_id).in_(members),
                 col(Event.occurred_at) > start,
                 col(Event.occurred_at) <= now,
             )
+            .group_by(owner)
         )
-    ).one()
-    return max(int(spent or 0) - int(returned or 0), 0)
+        found = {row[0]: int(row[1] or 0) for row in rows}
+    return {key: max(found.get(key, 0), 0) for key in customer_ids}
+
+
+async def qualifying_value(
+    session: AsyncSession, account: Account, program: ProgramDefinition, now: datetime
+) -> int:
+    """`qualifying_values` for one account."""
+    values = await qualifying_values(session, [account.customer_id], program, now)
+    return values[account.customer_id]
 
 
 def level_for(program: ProgramDefinition, value: int) -> TierLevel:
@@ -124,28 +143,49 @@ async def upgrade_if_qualified(
         await session.flush()
 
 
+@dataclass(frozen=True, slots=True)
+class Review:
+    """What a scheduled review decides for one account (`decide_review`)."""
+
+    outcome: str | None  # "UPGRADE", "DOWNGRADE", "GRACE" or None
+    to: TierLevel | None  # the new level when the tier changes
+    grace_until: datetime | None  # the account's grace_until after the review
+
+
+def decide_review(
+    program: ProgramDefinition,
+    tier: str,
+    grace_until: datetime | None,
+    value: int,
+    now: datetime,
+) -> Review:
+    """The review rule: upgrade to the level qualified for, keep it, start a grace period,
+    or downgrade (one level or to the level qualified for) once grace has run out."""
+    target = level_for(program, value)
+    current = rank(program, tier)
+    wanted = rank(program, target.code)
+    if wanted > current:
+        return Review("UPGRADE", target, None)
+    if wanted == current:
+        return Review(None, None, None)
+    if program.tiers.grace_days and grace_until is None:
+        return Review("GRACE", None, now + timedelta(days=program.tiers.grace_days))
+    if grace_until is None or grace_until <= now:
+        if program.tiers.downgrade is Downgrade.ONE_LEVEL:
+            target = program.tiers.levels[current - 1]
+        return Review("DOWNGRADE", target, None)
+    return Review(None, None, grace_until)
+
+
 async def review_tier(
     session: AsyncSession, account: Account, program: ProgramDefinition, now: datetime
 ) -> str | None:
-    """The scheduled review. Returns "UPGRADE", "DOWNGRADE", "GRACE" or None (no change)."""
+    """The scheduled review of one account. Returns "UPGRADE", "DOWNGRADE", "GRACE" or None."""
     value = await qualifying_value(session, account, program, now)
-    target = level_for(program, value)
-    current = rank(program, account.tier)
-    wanted = rank(program, target.code)
+    decision = decide_review(program, account.tier, account.grace_until, value, now)
     account.tier_reviewed_at = now
-    outcome: str | None = None
-    if wanted > current:
-        session.add(_change(account, target, "UPGRADE", value, now))
-        outcome = "UPGRADE"
-    elif wanted == current:
-        account.grace_until = None
-    elif program.tiers.grace_days and account.grace_until is None:
-        account.grace_until = now + timedelta(days=program.tiers.grace_days)
-        outcome = "GRACE"
-    elif account.grace_until is None or account.grace_until <= now:
-        if program.tiers.downgrade is Downgrade.ONE_LEVEL:
-            target = program.tiers.levels[current - 1]
-        session.add(_change(account, target, "DOWNGRADE", value, now))
-        outcome = "DOWNGRADE"
+    if decision.to is not None:
+        session.add(_change(account, decision.to, decision.outcome or "", value, now))
+    account.grace_until = decision.grace_until
     await session.flush()
-    return outcome
+    return decision.outcome

@@ -3,6 +3,7 @@
 from api import apikeys  # noqa: F401
 from core.db import metadata
 from graph import models as graph_models  # noqa: F401
+from graph.resolution import models as resolution_models  # noqa: F401
 from loyalty import models as loyalty_models  # noqa: F401
 from privacy import (
     breach_models,  # noqa: F401

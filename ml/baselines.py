@@ -5,9 +5,12 @@
   A ranking only: no probabilities, no amounts.
 - Run rate (value only): the last 365 days' net spend scaled to the horizon.
 - BG/NBD with Gamma-Gamma (`scoring.btyd`, through the same summary of each customer that the
-  models' classic features use, `scoring.classic.summary`): fitted on the histories before the
-  cutoff; churn is the probability of no purchase within the horizon, value the expected
-  purchases times the expected average purchase.
+  models' classic features use, `scoring.classic.summary`: purchase days, the purchases of one
+  day counting as one transaction, as the literature and `lifetimes` count them): fitted on the
+  histories before the cutoff. Churn risk ranks by the expected purchases in the horizon, fewest
+  first, as the reference implementation ranks (AUC and lift); its log loss and Brier score
+  are those of the model's own probability of no purchase in the horizon. Value is the
+  expected purchases times the expected average purchase.
 """
 
 from __future__ import annotations
@@ -47,7 +50,16 @@ def run_rate(features: pd.DataFrame, horizon_days: int) -> Floats:
 
 
 def btyd_churn(params: ClassicParams, item: Window, horizon_days: int) -> Floats:
-    """P(no purchase in the horizon) for every row (all of them bought before the cutoff)."""
+    """Churn risk as a ranking: minus the expected purchases in the horizon, for every row (all
+    of them bought before the cutoff)."""
+    s = summary(item.features)
+    expected = btyd.expected_purchases(params.bgnbd, horizon_days, s.frequency, s.recency, s.age)
+    result: Floats = -expected
+    return result
+
+
+def btyd_no_purchase(params: ClassicParams, item: Window, horizon_days: int) -> Floats:
+    """P(no purchase in the horizon) for every row: the model's probability of the label."""
     s = summary(item.features)
     return btyd.probability_no_purchase(params.bgnbd, horizon_days, s.frequency, s.recency, s.age)
 
@@ -75,9 +87,17 @@ def evaluate_baselines(
     if kind is ModelKind.CHURN:
         table = {"rfm": churn_metrics(holdout.churned, -code, probabilities=False)}
         if fit is not None:
-            table["bgnbd"] = churn_metrics(
-                holdout.churned, btyd_churn(fit, holdout, horizon_days), probabilities=True
+            ranked = churn_metrics(
+                holdout.churned, btyd_churn(fit, holdout, horizon_days), probabilities=False
             )
+            calibrated = churn_metrics(
+                holdout.churned, btyd_no_purchase(fit, holdout, horizon_days), probabilities=True
+            )
+            table["bgnbd"] = {
+                **ranked,
+                "log_loss": calibrated["log_loss"],
+                "brier": calibrated["brier"],
+            }
         return table
     table = {
         "rfm": value_metrics(holdout.spend, code, amounts=False),

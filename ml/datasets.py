@@ -3,9 +3,17 @@
 For a scoring cutoff D and a horizon H the windows are, newest first:
 
 - holdout: features at D - H, labels from [D - H, D);
-- validation (early stopping, calibration): features at D - 2H, labels from [D - 2H, D - H);
-- training: features at D - 3H, D - 3H - step, ... stacked, each labelled by the H days after
-  its cutoff, so no training label is observed after the validation cutoff.
+- validation (early stopping, calibration): features at D - H - g, labels from the H days after;
+- training: features at D - H - 2g, then back by `step` days, stacked, each labelled by the H
+  days after its cutoff.
+
+The gap g is H when the history allows it (then no training label is observed after the
+validation cutoff, nor a validation label after the holdout cutoff). When the history is short,
+g is less than a horizon: a third of the room between the earliest useful cutoff (the first
+purchase plus LEAD_DAYS of history to compute features from) and the holdout cutoff, so a
+9-month horizon trains on 18 months. Then the label windows of the splits overlap one another,
+but none reaches past D, and the holdout's labels end at D. Training cutoffs before the earliest
+useful one are not used.
 
 Nothing on or after D is loaded, so a model trained "as of" D could have been trained on D.
 Labels: churn = no purchase in the H days after the cutoff; value = net spend in them (purchases
@@ -14,18 +22,22 @@ less returns, floored at 0).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
+from graph.enums import EventType
 from scoring.errors import ScoringErrorCode, scoring_error
 from scoring.features import compute_features, eligible, net_spend, purchase_counts
-from scoring.history import Bools, Floats, History, days
+from scoring.history import EVENT_TYPES, SECONDS_PER_DAY, Bools, Floats, History, days
 
 DEFAULT_TRAIN_CUTOFFS = 12
 DEFAULT_STEP_DAYS = 30
+LEAD_DAYS = 90  # history before the earliest training cutoff that its features are computed on
+MIN_GAP_DAYS = 7  # splits closer than this are not distinct windows
 MIN_ROWS = 50  # fewer rows than this in a window is not a training window
 
 
@@ -36,6 +48,13 @@ class CutoffPlan:
     train: tuple[datetime, ...]
     validation: datetime
     holdout: datetime
+    gap_days: float = 0.0  # between holdout and validation, and validation and training
+    first_purchase: datetime | None = None
+
+    @property
+    def overlapping(self) -> bool:
+        """True when the splits' label windows overlap (a history shorter than 3 horizons)."""
+        return self.gap_days < self.horizon_days
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -44,7 +63,32 @@ class CutoffPlan:
             "train_cutoffs": [cutoff.isoformat() for cutoff in self.train],
             "validation_cutoff": self.validation.isoformat(),
             "holdout_cutoff": self.holdout.isoformat(),
+            "gap_days": self.gap_days,
+            "labels_overlap": self.overlapping,
+            "first_purchase": None
+            if self.first_purchase is None
+            else self.first_purchase.isoformat(),
         }
+
+
+def first_purchase(history: History) -> datetime | None:
+    """The earliest purchase in the loaded history (None without one)."""
+    bought = history.ev_at[history.ev_type == EVENT_TYPES.index(EventType.PURCHASE)]
+    if bought.size == 0:
+        return None
+    return datetime.fromtimestamp(float(bought.min()) * SECONDS_PER_DAY, tz=UTC)
+
+
+def _too_short(scoring_cutoff: datetime, horizon_days: int, start: datetime | None) -> Exception:
+    have = "no purchase" if start is None else f"purchases from {start.date().isoformat()}"
+    return scoring_error(
+        ScoringErrorCode.EMPTY_TRAINING_WINDOW,
+        f"the history before {scoring_cutoff.date().isoformat()} has {have}: a "
+        f"{horizon_days}-day horizon needs at least {horizon_days + LEAD_DAYS + 2 * MIN_GAP_DAYS}"
+        " days of purchases (the horizon, and history for the features): the history is too "
+        "short for this cutoff and horizon",
+        "cutoff",
+    )
 
 
 def plan_cutoffs(
@@ -53,13 +97,38 @@ def plan_cutoffs(
     *,
     train_cutoffs: int = DEFAULT_TRAIN_CUTOFFS,
     step_days: int = DEFAULT_STEP_DAYS,
+    first_purchase: datetime | None = None,
 ) -> CutoffPlan:
+    """The cutoffs of the splits within the history that starts at `first_purchase` (None:
+    as if it were unbounded). EMPTY_TRAINING_WINDOW when the history cannot hold them."""
     horizon = timedelta(days=horizon_days)
     holdout = scoring_cutoff - horizon
-    validation = holdout - horizon
-    newest = validation - horizon
-    train = tuple(newest - timedelta(days=step_days * k) for k in range(train_cutoffs))
-    return CutoffPlan(scoring_cutoff, horizon_days, train, validation, holdout)
+    gap = horizon
+    earliest: datetime | None = None
+    if first_purchase is not None:
+        earliest = first_purchase + timedelta(days=LEAD_DAYS)
+        room = holdout - earliest
+        if room < timedelta(days=2 * MIN_GAP_DAYS):
+            raise _too_short(scoring_cutoff, horizon_days, first_purchase)
+        # A third of the room each: validation, then the newest training cutoff, leaving a
+        # third for stacking older training cutoffs.
+        gap = min(horizon, max(timedelta(days=MIN_GAP_DAYS), room / 3))
+    validation = holdout - gap
+    newest = validation - gap
+    train = tuple(
+        cutoff
+        for cutoff in (newest - timedelta(days=step_days * k) for k in range(train_cutoffs))
+        if earliest is None or cutoff >= earliest
+    ) or (newest,)
+    return CutoffPlan(
+        scoring_cutoff,
+        horizon_days,
+        train,
+        validation,
+        holdout,
+        gap_days=gap / timedelta(days=1),
+        first_purchase=first_purchase,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +182,22 @@ class Datasets:
         )
 
 
-def build_datasets(history: History, plan: CutoffPlan, allowed: Bools) -> Datasets:
-    """All windows of the plan; EMPTY_TRAINING_WINDOW when a split has too few customers."""
-    train = [window(history, cutoff, plan.horizon_days, allowed) for cutoff in plan.train]
+def build_datasets(
+    history: History,
+    plan: CutoffPlan,
+    allowed: Bools,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Datasets:
+    """All windows of the plan; EMPTY_TRAINING_WINDOW when a split has too few customers.
+    `progress(what, done, total)` hears of each window."""
+    cutoffs = [*plan.train, plan.validation, plan.holdout]
+    built: list[Window] = []
+    for done, cutoff in enumerate(cutoffs):
+        if progress is not None:
+            progress(f"features and labels at {cutoff.date().isoformat()}", done, len(cutoffs))
+        built.append(window(history, cutoff, plan.horizon_days, allowed))
+    *train, validation, holdout = built
     train = [item for item in train if item.rows > 0]
-    validation = window(history, plan.validation, plan.horizon_days, allowed)
-    holdout = window(history, plan.holdout, plan.horizon_days, allowed)
     for name, rows, cutoff in (
         ("training", sum(item.rows for item in train), plan.train[0]),
         ("validation", validation.rows, plan.validation),

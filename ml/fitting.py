@@ -8,6 +8,7 @@ a long right tail) on spend in major units, with its level corrected on the same
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -73,6 +74,15 @@ class Fitted:
     validation: dict[str, float]
 
 
+def _rounds(progress: Callable[[str, int, int], None], max_rounds: int) -> Callable[[Any], None]:
+    def callback(env: Any) -> None:
+        done = int(env.iteration) + 1
+        if done % 10 == 0:
+            progress(f"fitting LightGBM, round {done}", done, max_rounds)
+
+    return callback
+
+
 def fit(
     kind: ModelKind,
     data: Datasets,
@@ -80,8 +90,10 @@ def fit(
     features: tuple[str, ...],
     params: dict[str, Any] | None = None,
     max_rounds: int = MAX_ROUNDS,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Fitted:
-    """Train on the stacked training windows, stop early on the validation window."""
+    """Train on the stacked training windows, stop early on the validation window.
+    `progress(what, round, max_rounds)` hears of every 10th boosting round."""
     merged = {**BASE_PARAMS, **OBJECTIVES[kind], **(params or {})}
     # The classic models are fitted on the newest training window, never on later data.
     uses_classic = bool(set(DERIVED_FEATURES) & set(features))
@@ -104,7 +116,10 @@ def fit(
         num_boost_round=max_rounds,
         valid_sets=[valid_set],
         valid_names=["validation"],
-        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+        callbacks=[
+            lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False),
+            *([] if progress is None else [_rounds(progress, max_rounds)]),
+        ],
     )
     best = booster.best_iteration or booster.current_iteration()
     booster = booster.model_from_string(booster.model_to_string(num_iteration=best))
@@ -143,3 +158,12 @@ def evaluate(model: ScoringModel, item: Window) -> dict[str, float]:
     if model.kind is ModelKind.CHURN:
         return churn_metrics(item.churned, predicted, probabilities=True)
     return value_metrics(item.spend, predicted, amounts=True)
+
+
+def ranking_metrics(model: ScoringModel, item: Window) -> dict[str, float]:
+    """The model's ranking metrics alone on `item` (labels for another horizon than the
+    model's, where its probabilities and amounts are not comparable with the labels)."""
+    predicted = model.predict(item.features)
+    if model.kind is ModelKind.CHURN:
+        return churn_metrics(item.churned, predicted, probabilities=False)
+    return value_metrics(item.spend, predicted, amounts=False)

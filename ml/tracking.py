@@ -7,7 +7,7 @@ the data directory, one registered model per kind, and the `champion` alias.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class TrainOutcome:
     reason: str
     evaluation: Evaluation
     best_iteration: int
+    data_window: dict[str, Any] = field(default_factory=dict)  # as in data_window.json
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class TrainOutcome:
             "reason": self.reason,
             "best_iteration": self.best_iteration,
             "holdout": self.evaluation.table(),
+            "data_window": self.data_window,
         }
 
 
@@ -160,7 +162,8 @@ def log_training(
             },
             "features.json",
         )
-        mlflow.log_dict(_window(prepared), "data_window.json")
+        window = _window(prepared)
+        mlflow.log_dict(window, "data_window.json")
         if model.classic is not None:
             mlflow.log_dict(model.classic.as_json(), "classic_params.json")
         mlflow.log_dict(evaluation.table(), "evaluation.json")
@@ -203,6 +206,7 @@ def log_training(
         reason=reason,
         evaluation=evaluation,
         best_iteration=fitted.best_iteration,
+        data_window=window,
     )
 
 

@@ -9,7 +9,7 @@ current champion and every baseline on the primary metric (churn AUC, value norm
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,7 @@ from ml.datasets import (
     CutoffPlan,
     Datasets,
     build_datasets,
+    first_purchase,
     plan_cutoffs,
 )
 from ml.fitting import MAX_ROUNDS, PRIMARY_METRIC, Fitted, evaluate, feature_list, fit
@@ -68,11 +69,21 @@ class Prepared:
         return self.data.plan
 
 
+Progress = Callable[[str, int, int], None]  # what is being done, how far of how much
+
+
 async def prepare(
-    session: AsyncSession, *, request: TrainRequest, currency: str, now: datetime | None = None
+    session: AsyncSession,
+    *,
+    request: TrainRequest,
+    currency: str,
+    now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> Prepared:
     """Validate, load the history before the cutoff and build the windows (no MLflow yet)."""
     cutoff = validate(request, now)
+    if progress is not None:
+        progress("loading the history", 0, 1)
     history = await load_history(session, until=cutoff, currency=currency)
     allowed = history.profiled
     plan = plan_cutoffs(
@@ -80,8 +91,9 @@ async def prepare(
         request.horizon_days,
         train_cutoffs=request.train_cutoffs,
         step_days=request.step_days,
+        first_purchase=first_purchase(history),
     )
-    data = build_datasets(history, plan, allowed)
+    data = build_datasets(history, plan, allowed, progress)
     return Prepared(request, cutoff, history, data, int(allowed.sum()))
 
 
@@ -178,7 +190,7 @@ def compare(prepared: Prepared, fitted: Fitted, champion: ScoringModel | None) -
     )
 
 
-def fit_candidate(prepared: Prepared) -> Fitted:
+def fit_candidate(prepared: Prepared, progress: Progress | None = None) -> Fitted:
     request = prepared.request
     return fit(
         request.kind,
@@ -186,4 +198,5 @@ def fit_candidate(prepared: Prepared) -> Fitted:
         features=feature_list(include_influence=request.include_influence),
         params=dict(request.params),
         max_rounds=request.max_rounds,
+        progress=progress,
     )

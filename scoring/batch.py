@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -107,10 +107,20 @@ async def compute_scores(
     currency: str,
     owners: Sequence[uuid.UUID] | None = None,
     scope: Scope | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ScoreSet:
-    """Scores of everyone (owners None) or of the given survivors, as of `cutoff`."""
+    """Scores of everyone (owners None) or of the given survivors, as of `cutoff`.
+    `progress(what, done, total)` hears of each step (a CLI's progress bar)."""
     if models.churn is None and models.value is None:
         raise scoring_error(ScoringErrorCode.MODEL_NOT_AVAILABLE, "no model to score with")
+    kinds = [kind for kind in ModelKind if models.of(kind) is not None]
+    steps = 2 + len(kinds) + (1 if owners is None else 0)
+
+    def step(what: str, done: int) -> None:
+        if progress is not None:
+            progress(what, done, steps)
+
+    step("loading the history", 0)
     history = await load_history(session, until=cutoff, currency=currency, owners=owners)
     targets = _targets(history, owners)
     permitted = history.profiled
@@ -129,13 +139,15 @@ async def compute_scores(
         not_scorable=int((active & permitted & ~scorable).sum()) + int((targets & ~active).sum()),
     )
     # The arithmetic runs in a worker thread: a server scoring online keeps its event loop free.
+    step("computing the features", 1)
     features = await asyncio.to_thread(compute_features, history, cutoff)
     rows = np.flatnonzero(scorable)
     predicted_value = np.zeros(history.size)
-    for kind in ModelKind:
+    for done, kind in enumerate(kinds, start=2):
         model = models.of(kind)
         if model is None or rows.size == 0:
             continue
+        step(f"scoring {kind.value} and its reasons for {rows.size:,} customers", done)
         explained = await asyncio.to_thread(model.explain, features.iloc[rows], top=TOP_REASONS)
         values = explained.predictions
         if kind is ModelKind.VALUE:
@@ -160,6 +172,7 @@ async def compute_scores(
                 )
             )
     if owners is None:
+        step("computing influence", steps - 1)
         population = active & permitted
         result.influence = _influence_rows(history, cutoff, features, population, currency)
     return result

@@ -60,23 +60,24 @@ class ClassicParams:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """The BG/NBD and Gamma-Gamma view of the customers of a feature frame who bought."""
+    """The BG/NBD and Gamma-Gamma view of the customers of a feature frame who bought, in whole
+    days with the purchases of one day as one transaction (as [FHL05] and `lifetimes` count)."""
 
     rows: np.ndarray  # positions in the frame of the customers with a purchase
-    frequency: Floats  # repeat purchases
-    recency: Floats  # days from the first to the last purchase
-    age: Floats  # days from the first purchase to the cutoff
-    monetary: Floats  # mean amount of the repeat purchases (NaN without one)
+    frequency: Floats  # repeat purchase days
+    recency: Floats  # days from the first purchase day to the last
+    age: Floats  # days from the first purchase day to the last day observed (T)
+    monetary: Floats  # mean spend of the repeat purchase days (NaN without one)
 
 
 def summary(frame: pd.DataFrame) -> Summary:
-    purchases = frame["frequency"].to_numpy(dtype=np.float64)
-    rows = np.flatnonzero(purchases >= 1)
-    repeats = purchases[rows] - 1
-    age = np.maximum(frame["lifetime_days"].to_numpy(dtype=np.float64)[rows], 0.0)
-    since_last = frame["recency_days"].to_numpy(dtype=np.float64)[rows]
-    recency = np.where(repeats > 0, np.clip(age - since_last, 0.0, age), 0.0)
-    monetary = frame["repeat_average"].to_numpy(dtype=np.float64)[rows]
+    purchase_days = frame["purchase_days"].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(purchase_days >= 1)
+    repeats = purchase_days[rows] - 1
+    age = np.maximum(frame["purchase_day_age"].to_numpy(dtype=np.float64)[rows], 0.0)
+    span = frame["purchase_day_span"].to_numpy(dtype=np.float64)[rows]
+    recency = np.where(repeats > 0, np.clip(span, 0.0, age), 0.0)
+    monetary = frame["repeat_day_average"].to_numpy(dtype=np.float64)[rows]
     return Summary(rows, repeats, recency, age, monetary)
 
 

@@ -38,7 +38,8 @@ from scoring.history import (
 
 # 2: follower counts as observed before the cutoff; referees and voters who may not be profiled
 # count for nobody
-FEATURE_VERSION = 2
+# 3: purchase days (same-day purchases are one transaction, as BG/NBD and Gamma-Gamma read them)
+FEATURE_VERSION = 3
 EARNING = ("EARN", "BONUS", "REFERRAL")
 SPENDING = ("REDEEM", "RESERVE", "RELEASE", "REFUND")  # signed: payments and what came back
 
@@ -78,6 +79,10 @@ FEATURES: tuple[Feature, ...] = (
     _f("lifetime_days", R, "days since the first purchase"),
     _f("tenure_days", R, "days since registration"),
     _f("purchase_trend_90", R, "purchase rate of the last 90 days over the rate before"),
+    _f("purchase_days", R, "days with a purchase (UTC days; same-day purchases are one)"),
+    _f("purchase_day_span", R, "days from the first purchase day to the last"),
+    _f("purchase_day_age", R, "days from the first purchase day to the last day observed"),
+    _f("repeat_day_average", R, "average spend of the purchase days after the first"),
     _f("share_pos", B, "share of purchases in stores"),
     _f("share_web", B, "share of purchases on the web"),
     _f("share_app", B, "share of purchases in the mobile app"),
@@ -208,6 +213,7 @@ def compute_features(history: History, cutoff: datetime) -> pd.DataFrame:
     earlier_days = np.maximum(c - 90 - first, 30.0)
     rate_before = np.where(first < c - 90, (frequency - out["frequency_90"]) / earlier_days, np.nan)
     out["purchase_trend_90"] = _ratio(out["frequency_90"] / 90.0, rate_before)
+    _purchase_days(h, c, purchase, priced, amount, out)
     for name, channel in (("pos", Channel.POS), ("web", Channel.WEB), ("app", Channel.MOBILE_APP)):
         bought = n.count(h.ev_cid, purchase & (h.ev_channel == CHANNELS.index(channel)))
         out[f"share_{name}"] = _ratio(bought, frequency)
@@ -222,6 +228,39 @@ def compute_features(history: History, cutoff: datetime) -> pd.DataFrame:
     out["season_sin"] = np.full(h.size, np.sin(angle))
     out["season_cos"] = np.full(h.size, np.cos(angle))
     return pd.DataFrame({name: out[name] for name in FEATURE_NAMES})
+
+
+def _purchase_days(
+    h: History, c: float, purchase: Bools, priced: Bools, amount: Floats, out: dict[str, Floats]
+) -> None:
+    """The BG/NBD and Gamma-Gamma view of purchases in whole UTC days, as the literature and
+    its reference implementation (`lifetimes`, freq "D") read a transaction log: the purchases
+    of one day are one transaction worth their sum; the last day observed is the cutoff's
+    (the day before it when the cutoff is midnight)."""
+    rows = np.flatnonzero(purchase)
+    cid, day = h.ev_cid[rows], np.floor(h.ev_at[rows])
+    order = np.lexsort((day, cid))  # stable: within a day, rows stay in time order
+    rows, cid, day = rows[order], cid[order], day[order]
+    new = np.ones(rows.size, dtype=np.bool_)
+    new[1:] = (cid[1:] != cid[:-1]) | (day[1:] != day[:-1])
+    group = np.cumsum(new) - 1
+    g_cid, g_day, groups = cid[new], day[new], int(new.sum())
+    paid = np.where(priced[rows], amount[rows], 0.0)
+    g_amount = np.bincount(group, weights=paid, minlength=groups).astype(np.float64)
+    g_priced = np.bincount(group, weights=priced[rows].astype(np.float64), minlength=groups) > 0
+    n = _Counter(h.size)
+    everyone = np.ones(groups, dtype=np.bool_)
+    first, last = n.first(g_cid, everyone, g_day), n.last(g_cid, everyone, g_day)
+    out["purchase_days"] = n.count(g_cid, everyone)
+    out["purchase_day_span"] = last - first
+    out["purchase_day_age"] = np.ceil(c) - 1.0 - first
+    # Groups are in (owner, day) order: an owner's first priced group is their first priced day.
+    priced_groups = np.flatnonzero(g_priced)
+    buyers, first_group = np.unique(g_cid[priced_groups], return_index=True)
+    first_amount = np.zeros(h.size)
+    first_amount[buyers] = g_amount[priced_groups[first_group]]
+    gross = n.total(g_cid, g_priced, g_amount)
+    out["repeat_day_average"] = _ratio(gross - first_amount, n.count(g_cid, g_priced) - 1)
 
 
 def _contacts(h: History, c: float, n: _Counter, out: dict[str, Floats]) -> None:

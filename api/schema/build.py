@@ -8,21 +8,17 @@ from collections.abc import Callable
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.schema.analysis import LIMITS, QueryAnalysis
 from api.schema.common import tag_error
-from api.schema.cost import QueryCost
 from api.schema.customer.mutations import CustomerMutation
 from api.schema.customer.queries import CustomerQuery
 from api.schema.enums import SCALARS
@@ -34,7 +30,10 @@ from api.schema.events.types import (
     ReturnEvent,
     Visit,
 )
+from api.schema.identity.mutations import IdentityMutation
+from api.schema.identity.queries import IdentityQuery
 from api.schema.influence.mutations import InfluenceMutation
+from api.schema.inputs import InputBoundary
 from api.schema.loyalty.mutations import LoyaltyMutation
 from api.schema.loyalty.queries import LoyaltyQuery
 from api.schema.privacy.consent import ConsentMutation, ConsentQuery
@@ -43,14 +42,19 @@ from api.schema.privacy.requests import RequestMutation, RequestQuery
 from api.schema.scoring.mutations import ScoringMutation
 from api.schema.scoring.queries import ScoringQuery
 
-MAX_DEPTH = 12
-MAX_ALIASES = 30
-MAX_TOKENS = 4000
-CACHE_SIZE = 256
+CACHE_SIZE = LIMITS.cache_size
 
 
 @strawberry.type
-class Query(CustomerQuery, LoyaltyQuery, ConsentQuery, RequestQuery, ExportQuery, ScoringQuery):
+class Query(
+    CustomerQuery,
+    LoyaltyQuery,
+    ConsentQuery,
+    RequestQuery,
+    ExportQuery,
+    ScoringQuery,
+    IdentityQuery,
+):
     pass
 
 
@@ -64,6 +68,7 @@ class Mutation(
     RequestMutation,
     ExportMutation,
     ScoringMutation,
+    IdentityMutation,
 ):
     pass
 
@@ -101,19 +106,13 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(*, production: bool) -> Schema:
-    # The depth and alias rules are built once per schema: the validation cache is keyed on
-    # the rule classes, and limiters built per request would make new classes every time
-    # (every request would miss the cache and be validated again).
-    rules = [
-        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
-    ]
+    # Depth, aliases and cost are measured by QueryAnalysis (linear in the document, before
+    # validation and execution), which then validates through the bounded cache.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: AddValidationRules(rules),
-        QueryCost,
+        lambda: MaxTokensLimiter(max_token_count=LIMITS.max_tokens),
+        QueryAnalysis,
+        InputBoundary,
     ]
     if production:
         extensions += [DisableIntrospection, lambda: MaskErrors(should_mask_error=_should_mask)]

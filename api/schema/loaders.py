@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 from strawberry.dataloader import DataLoader
 
+from api.schema.identity.loaders import IdentityLoaders
 from api.schema.loyalty.loaders import LoyaltyLoaders
 from api.schema.scoring.loaders import ScoringLoaders
 from graph import queries
@@ -90,6 +91,7 @@ class Loaders:
         self.row = DataLoader[tuple[type[SQLModel], uuid.UUID], SQLModel | None](self._rows)
         self.loyalty = LoyaltyLoaders(session)
         self.scoring = ScoringLoaders(session)
+        self.identity = IdentityLoaders(session)
 
     async def _rows(self, keys: list[tuple[type[SQLModel], uuid.UUID]]) -> list[SQLModel | None]:
         """Rows of any table by id (for `node`), one statement per table."""

@@ -106,10 +106,20 @@ def test_imports_earn_and_the_scheduled_run_does_its_work_once(env, tmp_path):
     assert (second["accounts"], second["activated_lots"], second["expired_lots"]) == (0, 0, 0)
     assert second["tier_reviews"] == 0
 
-    # near the end of the year: both customers are reminded, by id only
+    # near the end of the year: the summary counts both customers and lists nobody (cron mail
+    # stays short); --list-expiring lists them, by id only; --json gives both
     soon = (now + timedelta(days=340)).isoformat()
-    reminder = run(env, "loyalty", "run-scheduled", "--at", soon, "--expiring-within", "60").stdout
+    summary = run(env, "loyalty", "run-scheduled", "--at", soon, "--expiring-within", "60").stdout
+    assert "Customers with points expiring within 60 days: 2 (" in summary
+    assert "--list-expiring" in summary and "first expiry" not in summary
+    assert len(summary.splitlines()) == 7
+    reminder = run(env, "loyalty", "run-scheduled", "--at", soon, "--expiring-within", "60",
+                   "--list-expiring").stdout  # fmt: skip
     assert "Customers with points expiring within 60 days: 2" in reminder
+    both = json.loads(run(env, "loyalty", "run-scheduled", "--at", soon, "--expiring-within",
+                          "60", "--json").stdout)  # fmt: skip
+    assert both["expiring_customers"] == len(both["expiring"]) == 2
+    assert both["expiring_points"] == sum(item["points"] for item in both["expiring"]) > 0
     assert "Анна" not in reminder and "+7916" not in reminder
     listed = [line.split()[0] for line in reminder.splitlines() if "first expiry" in line]
     assert len(listed) == 2 and all(uuid.UUID(value) for value in listed)

@@ -136,7 +136,7 @@ async def test_retraining_the_same_model_does_not_move_the_alias(seeded_settings
         ({"cutoff": ANCHOR + timedelta(days=3650)}, ScoringErrorCode.CUTOFF_IN_FUTURE),
         ({"horizon_days": 0}, ScoringErrorCode.INVALID_HORIZON),
         ({"horizon_days": 731}, ScoringErrorCode.INVALID_HORIZON),
-        ({"cutoff": ANCHOR - timedelta(days=500)}, ScoringErrorCode.EMPTY_TRAINING_WINDOW),
+        ({"cutoff": ANCHOR - timedelta(days=650)}, ScoringErrorCode.EMPTY_TRAINING_WINDOW),
         ({"train_cutoffs": 0}, ScoringErrorCode.INVALID_INPUT),
     ],
 )

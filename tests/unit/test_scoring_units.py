@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.errors import DomainError
 from graph.enums import CampaignAction, Channel, CustomerStatus, EventType
-from ml.datasets import plan_cutoffs
+from ml.datasets import LEAD_DAYS, plan_cutoffs
 from ml.metrics import normalised_gini, top_decile_capture, top_decile_lift
 from ml.training import decide
 from scoring.btyd import BgNbdParams, GammaGammaParams
 from scoring.classic import DERIVED_FEATURES, ClassicParams, derive
+from scoring.errors import ScoringErrorCode
 from scoring.features import FEATURE_NAMES, compute_features, eligible
 from scoring.history import ACTIONS, CHANNELS, EVENT_TYPES, STATUSES, History, days, voter_key
 from scoring.influence import influence, network_value, percentiles, propagate
@@ -251,6 +253,33 @@ def test_the_time_split_never_labels_past_the_next_window():
     assert plan.validation + horizon == plan.holdout
     assert all(train + horizon <= plan.validation for train in plan.train)
     assert list(plan.train) == sorted(plan.train, reverse=True)
+
+
+@pytest.mark.parametrize(("horizon", "months"), [(270, 18), (90, 8), (180, 12), (90, 36), (30, 5)])
+def test_cutoffs_fit_in_the_history_there_is(horizon, months):
+    cutoff = datetime(2026, 12, 1, tzinfo=UTC)
+    start = cutoff - timedelta(days=round(months * 30.44))
+    plan = plan_cutoffs(cutoff, horizon, train_cutoffs=12, step_days=30, first_purchase=start)
+    h = timedelta(days=horizon)
+    assert plan.holdout + h == cutoff  # the holdout's labels end at D
+    assert plan.validation + h <= cutoff and all(train + h <= cutoff for train in plan.train)
+    assert plan.train and all(train >= start + timedelta(days=LEAD_DAYS) for train in plan.train)
+    assert max(plan.train) < plan.validation < plan.holdout
+    assert list(plan.train) == sorted(plan.train, reverse=True)
+    if start + 3 * h + timedelta(days=LEAD_DAYS) <= cutoff:  # room for the strict split
+        assert not plan.overlapping
+        assert plan.validation + h == plan.holdout
+        assert all(train + h <= plan.validation for train in plan.train)
+    else:
+        assert plan.overlapping and plan.gap_days < horizon
+
+
+def test_a_history_too_short_for_the_horizon_is_refused():
+    cutoff = datetime(2026, 12, 1, tzinfo=UTC)
+    with pytest.raises(DomainError) as refused:
+        plan_cutoffs(cutoff, 270, first_purchase=cutoff - timedelta(days=300))
+    assert refused.value.code == ScoringErrorCode.EMPTY_TRAINING_WINDOW
+    assert "too short" in refused.value.message
 
 
 def test_metrics_on_known_orderings():

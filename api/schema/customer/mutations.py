@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -12,9 +14,14 @@ from api.schema.access import require_acting_for, require_roles, require_roles_i
 from api.schema.common import UserError, customer_uuid
 from api.schema.customer.types import Customer, Identity
 from api.schema.transaction import in_transaction
-from graph.customers import link_identity, register_customer
+from graph.customers import link_identity
 from graph.enums import Channel, IdentityKind
 from graph.merge import merge_customers, unmerge_customer
+from graph.resolution.models import DuplicateCandidate as DuplicateCandidateRow
+from graph.resolution.registration import register_and_match
+
+if TYPE_CHECKING:
+    from api.schema.identity.types import DuplicateCandidate
 
 WRITERS = (Role.APP, Role.OPERATOR, Role.ADMIN)
 MERGERS = (Role.OPERATOR, Role.ADMIN)
@@ -56,6 +63,22 @@ class CustomerRegisterPayload:
         default=False, description="False when the identifiers found an existing customer."
     )
     errors: list[UserError] = strawberry.field(default_factory=list)
+    candidates: strawberry.Private[list[DuplicateCandidateRow]] = dataclasses.field(
+        default_factory=list
+    )
+
+    @strawberry.field(
+        description="Customers this registration may duplicate, for staff (operators and "
+        "admins); empty for other callers."
+    )
+    def possible_duplicates(
+        self, info: Info
+    ) -> list[Annotated[DuplicateCandidate, strawberry.lazy("api.schema.identity.types")]]:
+        if not info.context.principal.has(Role.OPERATOR, Role.ADMIN):
+            return []
+        from api.schema.identity.types import DuplicateCandidate as Candidate
+
+        return [Candidate.from_row(row) for row in self.candidates]
 
 
 @strawberry.input
@@ -117,7 +140,7 @@ class CustomerMutation:
         ctx = info.context
         result, errors = await in_transaction(
             info,
-            lambda session: register_customer(
+            lambda session: register_and_match(
                 session,
                 ctx.cipher,
                 channel=input.channel,
@@ -137,8 +160,11 @@ class CustomerMutation:
         )
         if result is None:
             return CustomerRegisterPayload(errors=errors)
+        registered, candidates = result
         return CustomerRegisterPayload(
-            customer=Customer.from_row(result.customer), created=result.created
+            customer=Customer.from_row(registered.customer),
+            created=registered.created,
+            candidates=candidates,
         )
 
     @strawberry.mutation

@@ -22,6 +22,7 @@ from graph.queries import LIST_LIMIT
 
 if TYPE_CHECKING:
     from api.schema.events.types import EventNode, Purchase
+    from api.schema.identity.types import DuplicateCandidate
     from api.schema.influence.types import Referral, Review, SocialProfile
     from api.schema.loyalty.types import LoyaltyAccount
     from api.schema.privacy.consent import ConsentType
@@ -202,6 +203,21 @@ class Customer(Node):
         filt = queries.EventFilter(types=(EventType.PURCHASE.value,))
         rows, more = await _events_page(info, self.row.id, first, after, filt)
         return _event_page(info, [Purchase.from_row(row) for row in rows], rows, more)
+
+    @strawberry.field(
+        description="Pending duplicate candidates of this customer, best first (operators and "
+        "admins; FORBIDDEN for other roles)."
+    )
+    async def possible_duplicates(
+        self, info: Info
+    ) -> list[Annotated[DuplicateCandidate, strawberry.lazy("api.schema.identity.types")]]:
+        from api.auth import Role
+        from api.schema.access import require_roles
+        from api.schema.identity.types import DuplicateCandidate
+
+        require_roles(info, Role.OPERATOR, Role.ADMIN)
+        rows = await info.context.loaders.identity.possible_duplicates.load(self.row.id)
+        return [DuplicateCandidate.from_row(row) for row in rows]
 
     @strawberry.field
     async def reviews(

@@ -50,11 +50,15 @@ class Review(Node):
         )
 
     @strawberry.field(
-        description="The review text (readable by whoever may read the author); null once the "
-        "author's data was erased."
+        description="Personal data: the author's own words, stored encrypted. Decrypted only "
+        "for the author and for operators, compliance officers and admins (each staff read is "
+        "audited); FORBIDDEN for analysts and apps. Null once the author's data was erased."
     )
     async def text(self, info: Info) -> str | None:
-        await visible_customer(info, self.row.customer_id)
+        author = await visible_customer(info, self.row.customer_id)
+        if author is None:
+            return None
+        require_personal(info, author.id)  # the profile's rule, and its audit
         return await info.context.loaders.plaintext.load(
             Sealed("review", "text_ct", self.row.id, self.row.text_ct)
         )

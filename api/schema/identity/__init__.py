@@ -1,0 +1,1 @@
+"""Probabilistic identity resolution: the review queue and decisions (operators, admins)."""
