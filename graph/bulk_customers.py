@@ -238,7 +238,7 @@ async def load_customers(
     report.imported += len(fresh)
     for item in fresh:
         report.partial.extend((item.record[0], note) for note in item.notes)
-    if created and await hooks.anyone_listening(session):
+    if created and await hooks.anyone_listening(session, hooks.CustomerRegistered):
         for values in created:
             await hooks.publish(session, hooks.CustomerRegistered(Customer(**values)))
     handler = partial(customer_row, mode=mode)

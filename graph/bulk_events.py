@@ -371,7 +371,9 @@ async def load_events(
     settings: Settings,
 ) -> None:
     """One batch of event records, in the caller's transaction."""
-    if await hooks.anyone_listening(session):
+    if await hooks.anyone_listening(
+        session, hooks.PurchaseRecorded, hooks.ReturnRecorded, hooks.ReferralConverted
+    ):
         for record in records:  # the live engine, row by row (see the module docstring)
             await run_row(session, provider, settings, record, EVENT_COLUMNS, event_row, report)
         return
