@@ -20,7 +20,9 @@ Resume = Annotated[
     bool,
     typer.Option("--resume", help="Continue after the last batch that committed (after a crash)."),
 ]
-BatchRows = Annotated[int, typer.Option(min=1, help="Rows per batch (one transaction each).")]
+BatchRows = Annotated[
+    int, typer.Option(min=1, max=5_000, help="Rows per batch (one transaction each).")
+]
 
 
 documents_app = typer.Typer(no_args_is_help=True, help="Consent documents kept as files.")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import Table, or_, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -28,6 +28,7 @@ from core.settings import Settings
 from graph import hooks
 from graph.bulk import BATCH_ROWS, run_bulk
 from graph.customers import (
+    IN_CHUNK,
     PROFILE_FIELDS,
     prepare_registration,
     stored_source_system,
@@ -110,23 +111,18 @@ def _prepare(cipher: FieldCipher, record: Record, mode: OnBadField, now: datetim
 
 
 async def _holders_of(session: AsyncSession, keys: set[Key]) -> dict[Key, set[uuid.UUID]]:
-    """Every customer holding each (kind, index), verified or not: one query for the batch."""
+    """Every customer holding each (kind, index), verified or not: one query per chunk."""
     found: dict[Key, set[uuid.UUID]] = defaultdict(set)
-    wanted = list(keys)
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
+    values = sorted({index for _, index in keys})
+    for start in range(0, len(values), IN_CHUNK):
         rows = await session.execute(
             select(col(Identity.kind), col(Identity.value_index), col(Identity.customer_id)).where(
-                or_(
-                    *(
-                        (col(Identity.kind) == kind) & (col(Identity.value_index) == index)
-                        for kind, index in part
-                    )
-                )
+                col(Identity.value_index).in_(values[start : start + IN_CHUNK])
             )
         )
         for kind, index, customer_id in rows.all():
-            found[(kind, index)].add(customer_id)
+            if (kind, index) in keys:
+                found[(kind, index)].add(customer_id)
     return found
 
 
@@ -136,14 +132,13 @@ def _columns(table: Table, values: dict[str, Any]) -> dict[str, Any]:
 
 async def _write_new(
     session: AsyncSession, cipher: FieldCipher, rows: list[_Prepared], now: datetime
-) -> list[Customer]:
+) -> list[dict[str, Any]]:
     keys: list[dict[str, Any]] = []
     customers: list[dict[str, Any]] = []
     identities: list[dict[str, Any]] = []
     for item in rows:
         customer_id = uuid.uuid4()
-        key = cipher.new_subject(customer_id)
-        keys.append(_columns(DataKey.__table__, key.model_dump()))  # type: ignore[attr-defined]
+        keys.append(cipher.new_subject(customer_id))
         values: dict[str, Any] = {
             "id": customer_id,
             "status": CustomerStatus.ACTIVE.value,
@@ -187,7 +182,7 @@ async def _write_new(
     await write_rows(session, DataKey.__table__, keys)  # type: ignore[attr-defined]
     await write_rows(session, Customer.__table__, customers)  # type: ignore[attr-defined]
     await write_rows(session, Identity.__table__, identities)  # type: ignore[attr-defined]
-    return [Customer(**values) for values in customers]
+    return customers
 
 
 async def load_customers(
@@ -239,13 +234,13 @@ async def load_customers(
             fresh.append(item)
         for key in item.keys:
             taken.setdefault(key, item.record[0])
-    created = await _write_new(session, cipher, fresh, now)
+    created = await _write_new(session, cipher, fresh, now)  # rows, not ORM objects
     report.imported += len(fresh)
     for item in fresh:
         report.partial.extend((item.record[0], note) for note in item.notes)
-    if created and await hooks.anyone_listening(session):
-        for customer in created:
-            await hooks.publish(session, hooks.CustomerRegistered(customer))
+    if created and await hooks.anyone_listening(session, hooks.CustomerRegistered):
+        for values in created:
+            await hooks.publish(session, hooks.CustomerRegistered(Customer(**values)))
     handler = partial(customer_row, mode=mode)
     for item in slow:
         await run_row(session, provider, settings, item.record, CUSTOMER_COLUMNS, handler, report)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -33,7 +33,7 @@ from core.settings import Settings
 from graph import hooks
 from graph.bulk import BATCH_ROWS, run_bulk
 from graph.customers import verified_holders
-from graph.enums import CampaignAction, Channel, CustomerStatus, EventType
+from graph.enums import CampaignAction, Channel, CustomerStatus, EventType, ReferralStatus
 from graph.events import (
     CustomerRef,
     check_event,
@@ -41,9 +41,9 @@ from graph.events import (
     convert_referrals,
     event_request,
     purchase_request,
-    purchase_rows,
+    purchase_values,
+    ref_fingerprint,
 )
-from graph.identity import normalise
 from graph.importer import (
     EVENT_COLUMNS,
     ImportReport,
@@ -56,7 +56,7 @@ from graph.importer import (
     row_lines,
     run_row,
 )
-from graph.models import Customer, Event, EventLine, Store
+from graph.models import Customer, Event, EventLine, Referral, Store
 from privacy.fields import FieldCipher
 from privacy.keys import KeyProvider
 
@@ -68,8 +68,10 @@ class _Draft:
     store_code: str | None
     key: str
     digest: str
-    event: Event
-    lines: list[EventLine]
+    fingerprint: str  # ref_fingerprint: the customer id, or "KIND:blind index"
+    event: dict[str, Any] | None  # None when a check failed after the key: see `error`
+    lines: list[dict[str, Any]]
+    error: DomainError | None = None
 
 
 def _type_of(record: Record) -> EventType | None:
@@ -82,7 +84,13 @@ def _type_of(record: Record) -> EventType | None:
         return None
 
 
-def _draft(cipher: FieldCipher, record: Record, settings: Settings, now: datetime) -> _Draft:
+def _draft(
+    cipher: FieldCipher,
+    record: Record,
+    settings: Settings,
+    now: datetime,
+    fingerprints: dict[CustomerRef, str],
+) -> _Draft:
     """The row checked in the order the service checks it, as an unsaved event."""
     _, values, _ = record
     assert values is not None
@@ -94,6 +102,8 @@ def _draft(cipher: FieldCipher, record: Record, settings: Settings, now: datetim
     occurred_at = row.moment("occurred_at")
     store_code = row.text("store_code")
     ref = row_customer_ref(row)
+    fingerprint = fingerprints.get(ref) or ref_fingerprint(cipher, ref)
+    fingerprints[ref] = fingerprint  # one customer's many receipts: normalised once a batch
     if kind is EventType.PURCHASE:
         lines = row_lines(row, priced=True)
         currency = row.text("currency") or settings.currency
@@ -108,11 +118,15 @@ def _draft(cipher: FieldCipher, record: Record, settings: Settings, now: datetim
             occurred_at=occurred_at,
             store_code=store_code,
             external_ref=external_ref,
+            fingerprint=fingerprint,
         )
-        priced, when, code = check_purchase(
-            lines, occurred_at=occurred_at, currency=currency, now=now
-        )
-        event, rows = purchase_rows(
+        try:
+            priced, when, code = check_purchase(
+                lines, occurred_at=occurred_at, currency=currency, now=now
+            )
+        except DomainError as error:  # after the replay check, as in the service
+            return _Draft(record, ref, store_code, key, digest, fingerprint, None, [], error)
+        event, rows = purchase_values(
             buyer_id=uuid.UUID(int=0),  # set once the batch has resolved its customers
             channel=channel,
             store_id=None,
@@ -124,7 +138,7 @@ def _draft(cipher: FieldCipher, record: Record, settings: Settings, now: datetim
             currency=code,
             priced=priced,
         )
-        return _Draft(record, ref, store_code, key, digest, event, rows)
+        return _Draft(record, ref, store_code, key, digest, fingerprint, event, rows)
     topic, satisfaction = row.text("topic"), row.integer("satisfaction")
     campaign, action = row.text("campaign"), row.choice("action", CampaignAction)
     campaign_channel = row.choice("campaign_channel", Channel)
@@ -141,31 +155,41 @@ def _draft(cipher: FieldCipher, record: Record, settings: Settings, now: datetim
         campaign=campaign,
         campaign_channel=campaign_channel,
         action=action,
+        fingerprint=fingerprint,
     )
-    when = check_event(
-        type=kind,
-        topic=topic,
-        satisfaction=satisfaction,
-        campaign=campaign,
-        action=action,
-        occurred_at=occurred_at,
-        now=now,
-    )
-    event = Event(
-        customer_id=uuid.UUID(int=0),
-        type=kind,
-        channel=channel,
-        occurred_at=when,
-        recorded_at=now,
-        idempotency_key=key,
-        request_hash=digest,
-        topic=topic,
-        satisfaction=satisfaction,
-        campaign=campaign,
-        campaign_channel=campaign_channel,
-        action=action,
-    )
-    return _Draft(record, ref, store_code, key, digest, event, [])
+    try:
+        when = check_event(
+            type=kind,
+            topic=topic,
+            satisfaction=satisfaction,
+            campaign=campaign,
+            action=action,
+            occurred_at=occurred_at,
+            now=now,
+        )
+    except DomainError as error:  # after the replay check, as in the service
+        return _Draft(record, ref, store_code, key, digest, fingerprint, None, [], error)
+    event = {
+        "id": uuid.uuid4(),
+        "customer_id": None,
+        "type": kind.value,
+        "channel": channel.value,
+        "store_id": None,
+        "occurred_at": when,
+        "recorded_at": now,
+        "idempotency_key": key,
+        "request_hash": digest,
+        "external_ref": None,
+        "currency": None,
+        "amount_minor": None,
+        "purchase_id": None,
+        "topic": topic,
+        "satisfaction": satisfaction,
+        "campaign": campaign,
+        "campaign_channel": campaign_channel.value if campaign_channel else None,
+        "action": action.value if action else None,
+    }
+    return _Draft(record, ref, store_code, key, digest, fingerprint, event, [])
 
 
 async def _owners(
@@ -183,15 +207,9 @@ async def _owners(
         owner_of = {found: survivor or found for found, survivor in rows.all()}
     indexed: dict[int, tuple[str, str]] = {}
     for draft in drafts:
-        ref = draft.ref
-        if ref.customer_id is None and ref.kind is not None and ref.value is not None:
-            value = normalise(
-                ref.kind, ref.value, source_system=ref.source_system, field=("identifier", "value")
-            )
-            indexed[draft.record[0]] = (
-                ref.kind.value,
-                cipher.blind_index(kind=ref.kind, value=value),
-            )
+        if draft.ref.customer_id is None and ":" in draft.fingerprint:
+            kind, _, index = draft.fingerprint.partition(":")
+            indexed[draft.record[0]] = (kind, index)
     holders = await verified_holders(session, list(set(indexed.values())))
     wanted = set(owner_of.values()) | set(holders.values())
     active: set[uuid.UUID] = set()
@@ -222,22 +240,19 @@ def _columns(model: Any, row: Any) -> dict[str, Any]:
     return {column.name: getattr(row, column.name) for column in model.__table__.columns}
 
 
-async def _write(session: AsyncSession, cipher: FieldCipher, drafts: list[_Draft]) -> None:
+async def _write(session: AsyncSession, drafts: list[_Draft]) -> None:
     """Write resolved drafts, then what a purchase does after its insert: the buyer's
     registration date and (with no loyalty listener) the referrals a first purchase converts."""
-    await write_rows(
-        session,
-        Event.__table__,  # type: ignore[attr-defined]
-        [_columns(Event, draft.event) for draft in drafts],
-    )
+    events = [draft.event for draft in drafts if draft.event is not None]
+    await write_rows(session, Event.__table__, events)  # type: ignore[attr-defined]
     await write_rows(
         session,
         EventLine.__table__,  # type: ignore[attr-defined]
-        [_columns(EventLine, line) for draft in drafts for line in draft.lines],
+        [line for draft in drafts for line in draft.lines],
     )
     earliest: dict[uuid.UUID, datetime] = {}
-    for draft in drafts:
-        owner, when = draft.event.customer_id, draft.event.occurred_at
+    for event in events:
+        owner, when = event["customer_id"], event["occurred_at"]
         if owner not in earliest or when < earliest[owner]:
             earliest[owner] = when
     if earliest:
@@ -248,32 +263,40 @@ async def _write(session: AsyncSession, cipher: FieldCipher, drafts: list[_Draft
             .values(registered_at=bindparam("when")),
             [{"owner": owner, "when": when} for owner, when in earliest.items()],
         )
-    purchases = [draft.event for draft in drafts if draft.event.type == EventType.PURCHASE]
+    purchases = [event for event in events if event["type"] == EventType.PURCHASE.value]
     if not purchases:
         return
-    buyers = {event.customer_id for event in purchases}
-    new_ids = [event.id for event in purchases]
-    members = select(col(Customer.id)).where(
-        col(Customer.id).in_(list(buyers)) | col(Customer.survivor_id).in_(list(buyers))
+    buyers = list({event["customer_id"] for event in purchases})
+    owner = func.coalesce(col(Customer.survivor_id), col(Customer.id))
+    referred = await session.execute(
+        select(owner)
+        .join(Referral, col(Referral.referee_id) == col(Customer.id))
+        .where(
+            col(Referral.status) == ReferralStatus.REGISTERED.value,
+            owner.in_(buyers),
+        )
+        .distinct()
     )
+    waiting = set(referred.scalars().all())
+    if not waiting:
+        return  # no open referral among this batch's buyers: nothing converts
+    new_ids = [event["id"] for event in purchases]
     earlier = await session.execute(
-        select(col(Customer.id), col(Customer.survivor_id))
+        select(owner)
         .join(Event, col(Event.customer_id) == col(Customer.id))
         .where(
-            col(Customer.id).in_(members),
-            col(Event.type) == EventType.PURCHASE,
+            owner.in_(list(waiting)),
+            col(Event.type) == EventType.PURCHASE.value,
             col(Event.id).not_in(new_ids),
         )
         .distinct()
     )
-    bought_before = {survivor or found for found, survivor in earlier.all()}
-    seen: set[uuid.UUID] = set()
-    for event in purchases:
-        buyer = event.customer_id
-        if buyer in bought_before or buyer in seen:
-            continue
-        seen.add(buyer)
-        await convert_referrals(session, buyer, event)
+    bought_before = set(earlier.scalars().all())
+    for event in purchases:  # file order: a buyer's first purchase converts
+        buyer = event["customer_id"]
+        if buyer in waiting and buyer not in bought_before:
+            waiting.discard(buyer)
+            await convert_referrals(session, buyer, Event(**event))
 
 
 async def _flush(
@@ -286,10 +309,11 @@ async def _flush(
     now: datetime,
 ) -> None:
     drafts: list[_Draft] = []
+    fingerprints: dict[CustomerRef, str] = {}
     for record in records:
         line = record[0]
         try:
-            drafts.append(_draft(cipher, record, settings, now))
+            drafts.append(_draft(cipher, record, settings, now, fingerprints))
         except RowError as error:
             report.failed.append((line, str(error)))
         except DomainError as error:
@@ -318,13 +342,20 @@ async def _flush(
     for draft in drafts:
         line = draft.record[0]
         known_store = draft.store_code is None or draft.store_code in stores
-        if draft.key in existing or line not in owners or not known_store:
+        if draft.key in existing:
+            slow.append(draft)  # a replay, or a key reused for another request
+            continue
+        if draft.error is not None:
+            report.failed.append((line, describe(draft.error)))
+            continue
+        if line not in owners or not known_store:
             slow.append(draft)
             continue
-        draft.event.customer_id = owners[line]
-        draft.event.store_id = stores.get(draft.store_code) if draft.store_code else None
+        assert draft.event is not None
+        draft.event["customer_id"] = owners[line]
+        draft.event["store_id"] = stores.get(draft.store_code) if draft.store_code else None
         ready.append(draft)
-    await _write(session, cipher, ready)
+    await _write(session, ready)
     report.imported += len(ready)
     handler = event_row
     for draft in slow:  # after the batch's own rows, as the file had them before these
@@ -340,7 +371,9 @@ async def load_events(
     settings: Settings,
 ) -> None:
     """One batch of event records, in the caller's transaction."""
-    if await hooks.anyone_listening(session):
+    if await hooks.anyone_listening(
+        session, hooks.PurchaseRecorded, hooks.ReturnRecorded, hooks.ReferralConverted
+    ):
         for record in records:  # the live engine, row by row (see the module docstring)
             await run_row(session, provider, settings, record, EVENT_COLUMNS, event_row, report)
         return

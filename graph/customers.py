@@ -23,6 +23,7 @@ from graph.models import Customer, Identity
 from privacy.fields import FieldCipher
 
 LOOKUP_LIMIT = 20
+IN_CHUNK = 500  # values per IN list: well below SQLite's and asyncpg's parameter limits
 REGISTRATION_SKEW = timedelta(minutes=5)
 REGISTER_ATTEMPTS = 3
 
@@ -152,24 +153,27 @@ async def find_by_identifier(
 async def verified_holders(
     session: AsyncSession, indexes: list[tuple[str, str]]
 ) -> dict[tuple[str, str], uuid.UUID]:
-    """(kind, blind index) → owner id, for the verified identities among the given ones."""
-    if not indexes:
+    """(kind, blind index) → owner id, for the verified identities among the given ones
+    (any number: a bulk batch asks for thousands, in chunks of `IN` lists)."""
+    wanted = set(indexes)
+    if not wanted:
         return {}
     owner = func.coalesce(col(Customer.survivor_id), col(Customer.id))
-    rows = await session.execute(
-        select(col(Identity.kind), col(Identity.value_index), owner)
-        .join(Customer, col(Customer.id) == col(Identity.customer_id))
-        .where(
-            col(Identity.verified).is_(True),
-            or_(
-                *(
-                    (col(Identity.kind) == kind) & (col(Identity.value_index) == index)
-                    for kind, index in indexes
-                )
-            ),
+    found: dict[tuple[str, str], uuid.UUID] = {}
+    values = sorted({index for _, index in wanted})
+    for start in range(0, len(values), IN_CHUNK):
+        rows = await session.execute(
+            select(col(Identity.kind), col(Identity.value_index), owner)
+            .join(Customer, col(Customer.id) == col(Identity.customer_id))
+            .where(
+                col(Identity.verified).is_(True),
+                col(Identity.value_index).in_(values[start : start + IN_CHUNK]),
+            )
         )
-    )
-    return {(kind, index): holder for kind, index, holder in rows.all()}
+        for kind, index, holder in rows.all():
+            if (kind, index) in wanted:
+                found[(kind, index)] = holder
+    return found
 
 
 async def _add_identity(

@@ -13,6 +13,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -239,7 +240,7 @@ async def record_purchase(
         return Recorded(replay, replayed=True)
     priced, when, code = check_purchase(lines, occurred_at=occurred_at, currency=currency, now=now)
     buyer = await resolve_ref(session, cipher, customer)
-    event, rows = purchase_rows(
+    values, line_values = purchase_values(
         buyer_id=buyer.id,
         channel=channel,
         store_id=await _store_id(session, store_code),
@@ -251,6 +252,8 @@ async def record_purchase(
         currency=code,
         priced=priced,
     )
+    event = Event(**values)
+    rows = [EventLine(**line) for line in line_values]
     recorded = await _insert(session, event, rows, key, digest)
     if recorded.replayed:
         return recorded
@@ -282,14 +285,16 @@ def purchase_request(
     occurred_at: datetime | None,
     store_code: str | None,
     external_ref: str | None,
+    fingerprint: str | None = None,
 ) -> tuple[str, str]:
-    """The stored idempotency key and request hash of a purchase (live and bulk paths)."""
+    """The stored idempotency key and request hash of a purchase (live and bulk paths);
+    `fingerprint` is `ref_fingerprint(cipher, customer)` when the caller has it already."""
     key = stored_idempotency_key(cipher, idempotency_key)
     digest = request_hash(
         cipher,
         {
             "op": "purchase",
-            "customer": ref_fingerprint(cipher, customer),
+            "customer": fingerprint or ref_fingerprint(cipher, customer),
             "channel": channel,
             "currency": currency,
             "lines": [line.fingerprint() for line in lines],
@@ -309,7 +314,7 @@ def check_purchase(
     return priced, _check_time(occurred_at, now), _check_currency(currency)
 
 
-def purchase_rows(
+def purchase_values(
     *,
     buyer_id: uuid.UUID,
     channel: Channel,
@@ -321,34 +326,44 @@ def purchase_rows(
     external_ref: str | None,
     currency: str,
     priced: list[PricedLine],
-) -> tuple[Event, list[EventLine]]:
-    """The rows a purchase writes (the bulk path writes the same rows in sets)."""
-    event = Event(
-        customer_id=buyer_id,
-        type=EventType.PURCHASE,
-        channel=channel,
-        store_id=store_id,
-        occurred_at=when,
-        recorded_at=now,
-        idempotency_key=key,
-        request_hash=digest,
-        external_ref=external_ref,
-        currency=currency,
-        amount_minor=sum(line.total_minor for line in priced),
-    )
-    rows = [
-        EventLine(
-            event_id=event.id,
-            line_no=number,
-            sku=line.sku,
-            category=line.category,
-            quantity=line.quantity,
-            unit_price_minor=line.unit_price_minor,
-            total_minor=line.total_minor,
-        )
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Every column of the rows a purchase writes: the live path makes them ORM objects, the
+    bulk path writes them in sets."""
+    event_id = uuid.uuid4()
+    event: dict[str, Any] = {
+        "id": event_id,
+        "customer_id": buyer_id,
+        "type": EventType.PURCHASE.value,
+        "channel": channel.value,
+        "store_id": store_id,
+        "occurred_at": when,
+        "recorded_at": now,
+        "idempotency_key": key,
+        "request_hash": digest,
+        "external_ref": external_ref,
+        "currency": currency,
+        "amount_minor": sum(line.total_minor for line in priced),
+        "purchase_id": None,
+        "topic": None,
+        "satisfaction": None,
+        "campaign": None,
+        "campaign_channel": None,
+        "action": None,
+    }
+    lines: list[dict[str, Any]] = [
+        {
+            "id": uuid.uuid4(),
+            "event_id": event_id,
+            "line_no": number,
+            "sku": line.sku,
+            "category": line.category,
+            "quantity": line.quantity,
+            "unit_price_minor": line.unit_price_minor,
+            "total_minor": line.total_minor,
+        }
         for number, line in enumerate(priced, start=1)
     ]
-    return event, rows
+    return event, lines
 
 
 async def record_return(
@@ -588,6 +603,7 @@ def event_request(
     campaign: str | None,
     campaign_channel: Channel | None,
     action: CampaignAction | None,
+    fingerprint: str | None = None,
 ) -> tuple[str, str]:
     """The stored idempotency key and request hash of a non-purchase event."""
     key = stored_idempotency_key(cipher, idempotency_key)
@@ -595,7 +611,7 @@ def event_request(
         cipher,
         {
             "op": "event",
-            "customer": ref_fingerprint(cipher, customer),
+            "customer": fingerprint or ref_fingerprint(cipher, customer),
             "type": type,
             "channel": channel,
             "occurred_at": occurred_at,

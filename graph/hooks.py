@@ -78,21 +78,33 @@ Probe = Callable[[AsyncSession], Awaitable[bool]]
 
 _listeners: list[Listener] = []
 _probes: dict[Listener, Probe] = {}
+_interests: dict[Listener, tuple[type, ...]] = {}
 
 
-def subscribe(listener: Listener, *, active: Probe | None = None) -> None:
+def subscribe(
+    listener: Listener,
+    *,
+    active: Probe | None = None,
+    facts: tuple[type, ...] | None = None,
+) -> None:
     """Add a listener once (subscribing the same function again changes nothing). `active`
-    tells whether it would do anything now (the loyalty engine: only with a program), so the
-    bulk path can skip publishing facts nobody acts on."""
+    tells whether it would do anything now (the loyalty engine: only with a program), `facts`
+    which fact types it acts on, so the bulk path can skip publishing facts nobody acts on."""
     if listener not in _listeners:
         _listeners.append(listener)
     if active is not None:
         _probes[listener] = active
+    if facts is not None:
+        _interests[listener] = facts
 
 
-async def anyone_listening(session: AsyncSession) -> bool:
-    """Whether publishing a fact now could change anything."""
+async def anyone_listening(session: AsyncSession, *facts: type) -> bool:
+    """Whether publishing a fact of one of these types (any type when none is given) now
+    could change anything."""
     for listener in list(_listeners):
+        interest = _interests.get(listener)
+        if facts and interest is not None and not set(facts) & set(interest):
+            continue
         probe = _probes.get(listener)
         if probe is None or await probe(session):
             return True
@@ -103,6 +115,7 @@ def unsubscribe(listener: Listener) -> None:
     if listener in _listeners:
         _listeners.remove(listener)
     _probes.pop(listener, None)
+    _interests.pop(listener, None)
 
 
 async def publish(session: AsyncSession, fact: GraphFact) -> None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from core.clock import utcnow
 from privacy.crypto import (
     DataKeyMaterial,
     DecryptionError,
@@ -29,15 +31,30 @@ from privacy.keys import KeyProvider
 from privacy.models import DataKey
 
 
-def new_data_key_row(provider: KeyProvider, subject_id: uuid.UUID) -> tuple[DataKey, bytes]:
-    """A wrapped key row for a new subject, plus its plaintext for immediate use."""
+def new_data_key_values(
+    provider: KeyProvider, subject_id: uuid.UUID
+) -> tuple[dict[str, Any], bytes]:
+    """Every column of a wrapped key row for a new subject, plus its plaintext."""
     key_id = uuid.uuid4()
     plaintext = generate_data_key()
     root_id, wrapped = provider.wrap(plaintext, wrap_aad(key_id, subject_id, 1))
-    row = DataKey(
-        id=key_id, subject_id=subject_id, version=1, root_key_id=root_id, wrapped_key=wrapped
-    )
-    return row, plaintext
+    values: dict[str, Any] = {
+        "id": key_id,
+        "subject_id": subject_id,
+        "version": 1,
+        "root_key_id": root_id,
+        "wrapped_key": wrapped,
+        "created_at": utcnow(),
+        "destroyed_at": None,
+        "retired_at": None,
+    }
+    return values, plaintext
+
+
+def new_data_key_row(provider: KeyProvider, subject_id: uuid.UUID) -> tuple[DataKey, bytes]:
+    """A wrapped key row for a new subject, plus its plaintext for immediate use."""
+    values, plaintext = new_data_key_values(provider, subject_id)
+    return DataKey(**values), plaintext
 
 
 class SubjectErased(RuntimeError):
@@ -108,15 +125,15 @@ class FieldCipher:
         self._by_id[material.key_id] = material
         return material
 
-    def new_subject(self, subject_id: uuid.UUID) -> DataKey:
+    def new_subject(self, subject_id: uuid.UUID) -> dict[str, Any]:
         """A data key for a subject created in this unit of work, made without a query (a new
         subject has none): the bulk path writes the returned rows itself, in one statement."""
-        row, plaintext = new_data_key_row(self._provider, subject_id)
-        material = DataKeyMaterial(key_id=row.id, version=1, key=plaintext)
+        values, plaintext = new_data_key_values(self._provider, subject_id)
+        material = DataKeyMaterial(key_id=values["id"], version=1, key=plaintext)
         self._active[subject_id] = material
-        self._by_id[row.id] = material
-        self._subject_of[row.id] = subject_id
-        return row
+        self._by_id[values["id"]] = material
+        self._subject_of[values["id"]] = subject_id
+        return values
 
     def forget(self, subject_ids: Iterable[uuid.UUID]) -> None:
         """Drop the cached keys of these subjects (after their keys are destroyed), so this

@@ -337,4 +337,4 @@ async def _on_unmerge(session: AsyncSession, fact: hooks.GraphFact) -> None:
 
 
 def install() -> None:
-    hooks.subscribe(_on_unmerge)
+    hooks.subscribe(_on_unmerge, facts=(hooks.CustomerUnmerged,))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 import json
 import sys
-from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import create_engine, session_factory
 from core.settings import Settings
+from graph.bulk_customers import bulk_import_customers
+from graph.bulk_events import bulk_import_events
 from graph.customers import decrypt_profile, find_by_identifier
 from graph.enums import IdentityKind
 from graph.importer import (
@@ -27,8 +29,6 @@ from graph.importer import (
     import_customers,
     import_events,
 )
-from graph.bulk_customers import bulk_import_customers
-from graph.bulk_events import bulk_import_events
 from graph.models import Customer, Event, EventLine, Identity
 from privacy.fields import FieldCipher
 from privacy.keys import LocalKeyring
