@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphql import parse, validate  # noqa: E402
+from graphql import parse, validate
 
-from api.schema.analysis import AnalysisError, analyse  # noqa: E402
-from api.schema.build import build_schema  # noqa: E402
+from api.schema.analysis import AnalysisError, analyse
+from api.schema.build import build_schema
 
 
 def bomb(levels: int) -> str:
