@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from graphql import GraphQLError
 
-from api import cli_exports, cli_keys, cli_requests, cli_scoring
+from api import cli_exports, cli_keys, cli_mlflow, cli_requests, cli_scoring
 from api.auth import Role, issue_token
 from api.cli_common import console, load_settings, parse_instant
 from api.schema.common import customer_uuid
@@ -32,7 +32,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(import_app, name="import")
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(ledger_app, name="ledger")
-for module in (cli_exports, cli_keys, cli_requests, cli_scoring):
+for module in (cli_exports, cli_keys, cli_mlflow, cli_requests, cli_scoring):
     module.register(app)
 
 
