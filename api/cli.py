@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from graphql import GraphQLError
 
-from api import cli_exports, cli_keys, cli_mlflow, cli_requests, cli_scoring
+from api import cli_doctor, cli_exports, cli_keys, cli_mlflow, cli_requests, cli_scoring
 from api.auth import Role, issue_token
-from api.cli_common import console, load_settings, parse_instant
+from api.cli_common import console, load_settings, parse_instant, require_migrated
 from api.schema.common import customer_uuid
 from core.db import UnsupportedDatabase
 from core.settings import Settings, SettingsError
@@ -32,7 +32,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(import_app, name="import")
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(ledger_app, name="ledger")
-for module in (cli_exports, cli_keys, cli_mlflow, cli_requests, cli_scoring):
+for module in (cli_doctor, cli_exports, cli_keys, cli_mlflow, cli_requests, cli_scoring):
     module.register(app)
 
 
@@ -344,7 +344,8 @@ def ledger_verify() -> None:
     from core.db import create_engine, session_factory
     from loyalty.verify import MAX_LISTED, VerifyReport, verify_ledger
 
-    settings = _settings()
+    settings = load_settings(read_only=True)
+    require_migrated(settings)
 
     async def run() -> VerifyReport:
         engine = create_engine(settings.database_url)

@@ -39,7 +39,7 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Read every LOYALGRAPH_* variable; each part of the state may be moved on its own."""
         env = dict(os.environ if environ is None else environ)
-        home = Path(env.get("LOYALGRAPH_HOME", "var")).expanduser().resolve()
+        home = default_home(env)
         raw_env = env.get("LOYALGRAPH_ENV", "dev").lower()
         try:
             environment = Environment(raw_env)
@@ -81,6 +81,26 @@ class Settings:
             db_path = sqlite_path(self.database_url)
             if db_path is not None:
                 db_path.parent.mkdir(parents=True, exist_ok=True)
+
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def default_home(env: dict[str, str]) -> Path:
+    """The data home, the same absolute place whatever the working folder:
+
+    1. LOYALGRAPH_HOME when set (a relative value is taken from the working folder, once);
+    2. else, when loyalgraph runs from a source checkout (an editable install, `make run`),
+       that checkout's `var/`, so a cron job started from `/` sees the data of `make run`;
+    3. else (an installed package) `$XDG_DATA_HOME/loyalgraph` (~/.local/share/loyalgraph).
+    """
+    configured = env.get("LOYALGRAPH_HOME")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    if (CHECKOUT / "pyproject.toml").exists() and (CHECKOUT / "migrations").is_dir():
+        return CHECKOUT / "var"
+    data = env.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
+    return Path(data).expanduser().resolve() / "loyalgraph"
 
 
 def sqlite_path(url: str) -> Path | None:
