@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            await view.limiter.close()
             await engine.dispose()
 
     app = Starlette(

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from graphql import GraphQLError
 
-from api import cli_doctor, cli_exports, cli_keys, cli_mlflow, cli_requests, cli_scoring
+from api import (
+    cli_apikeys,
+    cli_doctor,
+    cli_exports,
+    cli_keys,
+    cli_mlflow,
+    cli_requests,
+    cli_scoring,
+)
 from api.auth import Role, issue_token
 from api.cli_common import console, load_settings, parse_instant, require_migrated
 from api.schema.common import customer_uuid
@@ -29,6 +37,7 @@ import_app = typer.Typer(no_args_is_help=True, help="Import customers or events 
 loyalty_app = typer.Typer(no_args_is_help=True, help="The loyalty program and its schedule.")
 ledger_app = typer.Typer(no_args_is_help=True, help="The points ledger.")
 app.add_typer(apikey_app, name="apikey")
+cli_apikeys.extend(apikey_app)
 app.add_typer(import_app, name="import")
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(ledger_app, name="ledger")

@@ -30,6 +30,9 @@ class Settings:
     # How often a serving process checks whether a champion alias moved (0: load once).
     model_refresh_seconds: float = 60.0
     jwt_issuer: str = "loyalgraph"
+    # Requests per minute per API key unless the key has its own limit; shared via Redis if set.
+    rate_limit_per_minute: int = 600
+    redis_url: str | None = None
 
     @property
     def is_prod(self) -> bool:
@@ -55,6 +58,9 @@ class Settings:
             refresh = -1.0
         if not 0 <= refresh <= 86_400:
             raise SettingsError("LOYALGRAPH_MODEL_REFRESH_SECONDS must be 0 to 86400 seconds")
+        raw_limit = env.get("LOYALGRAPH_RATE_LIMIT", "600")
+        if not raw_limit.isdigit() or int(raw_limit) < 1:
+            raise SettingsError("LOYALGRAPH_RATE_LIMIT must be a whole number of requests/minute")
         if len(currency) != 3 or not currency.isalpha():
             raise SettingsError("LOYALGRAPH_CURRENCY must be an ISO 4217 code such as RUB")
         return cls(
@@ -71,6 +77,8 @@ class Settings:
             env=environment,
             currency=currency,
             model_refresh_seconds=refresh,
+            rate_limit_per_minute=int(raw_limit),
+            redis_url=env.get("LOYALGRAPH_REDIS_URL") or None,
         )
 
     def ensure_dirs(self) -> None:
