@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -83,7 +83,9 @@ def serve(
             f'{{"Authorization": "Bearer {token}"}}\n',
             soft_wrap=True,  # one line, however narrow the terminal: it is pasted whole
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from api.observability import configure_logging
+
+    configure_logging(os.environ.get("LOYALGRAPH_LOG_FORMAT", "text"))
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
