@@ -145,7 +145,7 @@ async def test_rfm_facts(gql):
     assert rfm["monetary"] == {"amountMinor": 6000, "currency": "RUB"}
     assert rfm["averageCheck"]["amountMinor"] == 2000
     assert rfm["averageInterPurchaseDays"] == 15.0
-    assert rfm["lifetimeDays"] - rfm["recencyDays"] == 30.0
+    assert rfm["lifetimeDays"] - rfm["recencyDays"] == 30
 
 
 async def test_unverified_identifier_never_merges(gql):
