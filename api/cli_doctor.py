@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import typer
 
@@ -51,6 +52,53 @@ def _keyring(settings: Settings) -> tuple[bool, str]:
         return False, str(error)
 
 
+async def _unwrap_one_per_root(settings: Settings) -> tuple[int, list[str]]:
+    """(roots checked, problems): one live data key per root id must unwrap with the keyring."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from core.db import create_engine
+    from privacy.crypto import wrap_aad
+    from privacy.keys import LocalKeyring
+    from privacy.models import DataKey
+
+    keyring = LocalKeyring(settings.keyring_path, create=False)
+    engine = create_engine(settings.database_url)
+    problems = []
+    try:
+        async with engine.connect() as connection:
+            live = col(DataKey.wrapped_key).is_not(None)
+            roots = list(
+                await connection.scalars(select(col(DataKey.root_key_id)).where(live).distinct())
+            )
+            rows: list[Any] = []
+            for root in roots:
+                first = await connection.execute(
+                    select(DataKey).where(live, col(DataKey.root_key_id) == root).limit(1)
+                )
+                rows.extend(first.all())
+        for row in rows:
+            try:
+                keyring.unwrap(
+                    row.root_key_id, row.wrapped_key, wrap_aad(row.id, row.subject_id, row.version)
+                )
+            except Exception as error:
+                problems.append(f"root key {row.root_key_id}: {type(error).__name__}")
+    finally:
+        await engine.dispose()
+    return len(roots), problems
+
+
+def _consistency(settings: Settings) -> tuple[bool, str]:
+    revision, head = asyncio.run(migration_state(settings.database_url))
+    if revision != head or not settings.keyring_path.exists():
+        return False, "not checked (the database or the keyring is not usable)"
+    roots, problems = asyncio.run(_unwrap_one_per_root(settings))
+    if problems:
+        return False, "the keyring cannot open the database's data keys: " + "; ".join(problems)
+    return True, f"the keyring opens the database's data keys ({roots} root keys in use)"
+
+
 def _mlflow(settings: Settings) -> tuple[bool, str]:
     from api.cli_mlflow import pinned_version, store_revision
 
@@ -78,6 +126,7 @@ def doctor() -> None:
     for label, probe in (
         ("database", _database),
         ("keyring", _keyring),
+        ("keys+db", _consistency),
         ("mlflow", _mlflow),
         ("exports", _exports),
     ):

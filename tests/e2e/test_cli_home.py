@@ -109,3 +109,22 @@ def test_a_database_behind_the_code_is_named_with_its_migration(tmp_path: Path) 
     assert result.returncode == 2
     assert "is at migration 0001, not " in result.stderr
     assert "run loyalgraph migrate" in result.stderr
+
+
+def test_doctor_checks_that_the_keyring_opens_the_databases_keys(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = _env(LOYALGRAPH_HOME=str(home))
+    assert _run(["migrate"], cwd=tmp_path, env=env).returncode == 0
+    seeded = _run(["seed-demo", "--customers", "20"], cwd=tmp_path, env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    healthy = _run(["doctor"], cwd=tmp_path, env=env)
+    assert healthy.returncode == 0, healthy.stdout
+    assert (
+        "keys+db    ok  the keyring opens the database's data keys (1 root keys" in healthy.stdout
+    )
+
+    (home / "keyring.json").rename(home / "keyring.json.bak")
+    LocalKeyring(home / "keyring.json")  # another data home's keyring in its place
+    wrong = _run(["doctor"], cwd=tmp_path, env=env)
+    assert wrong.returncode == 1
+    assert "keys+db    BAD the keyring cannot open the database's data keys" in wrong.stdout
