@@ -48,15 +48,10 @@ bench: install
 	$(BIN)/python benchmarks/model_quality.py
 	$(BIN)/python benchmarks/scoring.py
 
-# The MLflow UI from its own environment, at the MLflow version the service uses (the full
-# `mlflow` package cannot share the service's environment: see pyproject.toml).
-$(MLFLOW_VENV)/bin/mlflow: $(STAMP)
-	$(PYTHON) -m venv $(MLFLOW_VENV)
-	$(MLFLOW_VENV)/bin/pip install --quiet "mlflow==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("mlflow-skinny"))')"
-
-mlflow-ui: $(MLFLOW_VENV)/bin/mlflow
-	$(MLFLOW_VENV)/bin/mlflow server --host 127.0.0.1 --port $(MLFLOW_PORT) \
-		--backend-store-uri "$$($(BIN)/python -c 'from core.settings import Settings; print(Settings.from_env().mlflow_tracking_uri)')"
+# The MLflow UI on the service's store, from its own environment at exactly the MLflow version
+# of the service's client (one pin: pyproject.toml's mlflow-skinny==X; see api/cli_mlflow.py).
+mlflow-ui: install
+	$(BIN)/loyalgraph mlflow-ui --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 clean:
 	rm -rf $(VENV) $(MLFLOW_VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -21,6 +21,7 @@ import loyalty
 from api.exports_route import ROUTES as EXPORT_ROUTES
 from api.http import GraphQLView, error_body
 from api.ide import ROUTES as IDE_ROUTES
+from api.observability import Metrics, Observe, install_log_record_factory
 from api.schema.build import build_schema
 from core.db import create_engine, session_factory
 from core.settings import Settings
@@ -150,17 +151,25 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            await view.limiter.close()
             await engine.dispose()
 
+    install_log_record_factory()
+    metrics = Metrics(engine, champions)
     app = Starlette(
         routes=[
+            Route("/metrics", metrics.endpoint),
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *EXPORT_ROUTES,
             *IDE_ROUTES,
         ],
-        middleware=[Middleware(AccessLog), Middleware(BodyLimit)],
+        middleware=[
+            Middleware(Observe, metrics=metrics),  # outermost: the request id covers every line
+            Middleware(AccessLog),
+            Middleware(BodyLimit),
+        ],
         lifespan=lifespan,
     )
     app.state.engine = engine
@@ -168,4 +177,5 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
     app.state.settings = settings
     app.state.provider = provider
     app.state.champions = champions
+    app.state.metrics = metrics
     return app

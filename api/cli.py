@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -13,16 +13,19 @@ import typer
 from graphql import GraphQLError
 
 from api import (
+    cli_apikeys,
+    cli_doctor,
     cli_exports,
     cli_graph,
     cli_identity,
     cli_import,
     cli_keys,
+    cli_mlflow,
     cli_requests,
     cli_scoring,
 )
 from api.auth import Role, issue_token
-from api.cli_common import console, load_settings, parse_instant, with_sessions
+from api.cli_common import console, load_settings, parse_instant, require_migrated, with_sessions
 from api.schema.common import customer_uuid
 from core.db import UnsupportedDatabase
 from core.settings import Settings, SettingsError
@@ -33,14 +36,17 @@ apikey_app = typer.Typer(no_args_is_help=True, help="API keys for apps (web, mob
 loyalty_app = typer.Typer(no_args_is_help=True, help="The loyalty program and its schedule.")
 ledger_app = typer.Typer(no_args_is_help=True, help="The points ledger.")
 app.add_typer(apikey_app, name="apikey")
+cli_apikeys.extend(apikey_app)
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(ledger_app, name="ledger")
 for module in (
+    cli_doctor,
     cli_exports,
     cli_graph,
     cli_identity,
     cli_import,
     cli_keys,
+    cli_mlflow,
     cli_requests,
     cli_scoring,
 ):
@@ -85,7 +91,9 @@ def serve(
             f'{{"Authorization": "Bearer {token}"}}\n',
             soft_wrap=True,  # one line, however narrow the terminal: it is pasted whole
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from api.observability import configure_logging
+
+    configure_logging(os.environ.get("LOYALGRAPH_LOG_FORMAT", "text"))
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
@@ -273,7 +281,8 @@ def ledger_verify() -> None:
     from core.db import create_engine, session_factory
     from loyalty.verify import MAX_LISTED, VerifyReport, verify_ledger
 
-    settings = _settings()
+    settings = load_settings(read_only=True)
+    require_migrated(settings)
 
     async def run() -> VerifyReport:
         engine = create_engine(settings.database_url)

@@ -11,12 +11,12 @@ import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.settings import Settings
+from core.settings import Settings, SettingsError, sqlite_path
 
 T = TypeVar("T")
 Sessions = async_sessionmaker[AsyncSession]
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error stays one line, however narrow
 
 
 def parse_instant(value: str, option: str) -> datetime:
@@ -34,15 +34,66 @@ def parse_instant(value: str, option: str) -> datetime:
         raise typer.Exit(2) from None
 
 
-def load_settings() -> Settings:
+class DatabaseNotReady(SettingsError):
+    """The configured database is missing or not at the latest migration (exit 2, one line)."""
+
+
+def load_settings(*, read_only: bool = False) -> Settings:
+    """The settings; a command that writes creates the data home's folders, one that only
+    reads creates nothing (and finds its database with `require_migrated`)."""
     settings = Settings.from_env()
-    settings.ensure_dirs()
+    if not read_only:
+        settings.ensure_dirs()
     return settings
+
+
+def describe_database(url: str) -> str:
+    """Where the database is, for messages: the file, or the URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        return str(sqlite_path(url) or ":memory:")
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def migration_state(url: str) -> tuple[str | None, str]:
+    """(the database's Alembic revision or None when it has none, the code's head)."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.db import create_engine
+    from migrations.runner import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head() or ""
+    path = sqlite_path(url) if url.startswith("sqlite") else None
+    if url.startswith("sqlite") and (path is None or not path.exists()):
+        return None, head  # never connect: SQLite would create an empty file
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            revision = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+    except (SQLAlchemyError, OSError):
+        return None, head
+    finally:
+        await engine.dispose()
+    return (str(revision) if revision else None), head
+
+
+def require_migrated(settings: Settings) -> None:
+    """Raise DatabaseNotReady (one line, exit 2) unless the database is at the latest migration."""
+    revision, head = asyncio.run(migration_state(settings.database_url))
+    if revision != head:
+        where = describe_database(settings.database_url)
+        state = "is not migrated" if revision is None else f"is at migration {revision}, not {head}"
+        raise DatabaseNotReady(f"database at {where} {state}: run loyalgraph migrate")
 
 
 def with_sessions(settings: Settings, work: Callable[[Sessions], Awaitable[T]]) -> T:
     """Run `work` with a session factory on the configured database, then dispose of it."""
     from core.db import create_engine, session_factory
+
+    require_migrated(settings)
 
     async def run() -> T:
         engine = create_engine(settings.database_url)

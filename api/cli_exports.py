@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from api.cli_common import console, load_settings
+from api.cli_common import console, load_settings, require_migrated
 from core.errors import DomainError
 from privacy.export_writers import ExportFormat
 from privacy.keys import LocalKeyring
@@ -135,13 +135,25 @@ def export_verify(
     """Check an export against its detached Ed25519 signature; exit 1 if it does not hold."""
     from privacy.signing import SignatureFileError, verify_file
 
-    settings = load_settings()
+    settings = load_settings(read_only=True)
+    needed = signing_key_of(file, signature)
+    if not settings.keyring_path.exists():
+        raise _fail(
+            f"export verify needs the signing key{needed}, kept in the keyring of the data home "
+            f"that signed the export; there is no keyring at {settings.keyring_path}: set "
+            "LOYALGRAPH_HOME (or LOYALGRAPH_KEYRING) to that data home (`loyalgraph doctor`)"
+        )
     try:
-        result = verify_file(file, LocalKeyring(settings.keyring_path), signature)
+        result = verify_file(file, LocalKeyring(settings.keyring_path, create=False), signature)
     except SignatureFileError as error:
         raise _fail(str(error)) from None
     if not result.ok:
         typer.echo(f"FAILED {file}: {result.reason}")
+        if "another key" in result.reason:
+            typer.echo(
+                f"the keyring used was {settings.keyring_path}; if the export was signed by "
+                "another data home of yours, point LOYALGRAPH_HOME at it before calling it forged"
+            )
         raise typer.Exit(1)
     rows = result.metadata.get("rows")
     what = f"{rows:,} rows, " if isinstance(rows, int) else ""
@@ -151,10 +163,26 @@ def export_verify(
     )
 
 
+def signing_key_of(file: Path, signature: Path | None) -> str:
+    """ " (Ed25519 key <fingerprint>)" as named in the export's signature file, or ""."""
+    import base64
+    import json
+
+    from privacy.signing import fingerprint, signature_path
+
+    try:
+        document = json.loads((signature or signature_path(file)).read_text())
+        embedded = base64.b64decode(document["public_key"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f" (Ed25519 key {fingerprint(embedded)[:16]})"
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit log's hash chain; exit 1 naming the first broken entry."""
-    settings = load_settings()
+    settings = load_settings(read_only=True)
+    require_migrated(settings)
     report, action = asyncio.run(_verify_chain(settings.database_url))
     if report.ok:
         typer.echo(f"audit log: {report.entries:,} entries, the hash chain is intact")

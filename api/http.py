@@ -22,10 +22,11 @@ from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 
 from api import ide
-from api.apikeys import find_api_key
+from api.apikeys import find_api_key, touch_last_used
 from api.auth import ANONYMOUS, AuthError, Principal, Role, principal_from_token
 from api.context import Context
 from api.persisted import PersistedQueries, PersistedQueryError
+from api.ratelimit import RateLimiter, rate_limiter
 from api.schema.common import ApiErrorCode, CursorCodec, tag_error
 from api.transport import UNAVAILABLE_MESSAGE, database_unavailable, decode_request_json
 from core.db import transaction
@@ -50,6 +51,13 @@ def _wants_graphql_response(request: Request) -> bool:
     return GRAPHQL_RESPONSE in accept
 
 
+class RateLimited(Exception):
+    def __init__(self, retry_after: int, limit: int) -> None:
+        super().__init__(f"rate limited for {retry_after} s")
+        self.retry_after = retry_after
+        self.limit = limit
+
+
 class GraphQLView(GraphQL[Context, None]):
     def __init__(
         self,
@@ -67,6 +75,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.provider = provider
         self.cursors = CursorCodec(provider.secret("cursor"))
         self.persisted = PersistedQueries()
+        self.limiter: RateLimiter = rate_limiter(settings.redis_url)
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_request_json(data)
@@ -94,6 +103,13 @@ class GraphQLView(GraphQL[Context, None]):
             row = await find_api_key(session, plaintext=api_key.strip())
             if row is None:
                 raise AuthError("unknown or revoked API key")
+            limit = row.rate_limit_per_minute or self.settings.rate_limit_per_minute
+            retry_after = await self.limiter.hit(str(row.id), limit)
+            if retry_after is not None:
+                raise RateLimited(retry_after, limit)
+            # Recorded after the request's own session ends (a second writer inside it could
+            # clash with the request's own transaction on SQLite).
+            request.state.api_key_used = (row.id, row.last_used_at)
             principals.append(
                 Principal(
                     subject=f"app:{row.app_name}",
@@ -170,6 +186,12 @@ class GraphQLView(GraphQL[Context, None]):
             return await super().run(request, context=context, root_value=root_value)
         except PersistedQueryError as error:
             return JSONResponse(error_body(error.code, error.message))
+        except RateLimited as error:
+            return JSONResponse(
+                error_body("RATE_LIMITED", f"over {error.limit} requests per minute for this key"),
+                status_code=429,
+                headers={"Retry-After": str(error.retry_after)},
+            )
         except AuthError as error:
             return JSONResponse(
                 error_body(ApiErrorCode.UNAUTHENTICATED, str(error)),
@@ -186,6 +208,10 @@ class GraphQLView(GraphQL[Context, None]):
             session: AsyncSession | None = getattr(request.state, "session", None)
             if session is not None:
                 await session.close()
+            used = getattr(request.state, "api_key_used", None)
+            if used is not None:
+                async with transaction(self.sessions) as use:
+                    await touch_last_used(use, key_id=used[0], last_used_at=used[1])
             context = getattr(request.state, "context", None)
             if context is not None and context.personal_reads:
                 # Before the response leaves: if the audit cannot be written, the read fails.

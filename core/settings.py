@@ -30,6 +30,9 @@ class Settings:
     # How often a serving process checks whether a champion alias moved (0: load once).
     model_refresh_seconds: float = 60.0
     jwt_issuer: str = "loyalgraph"
+    # Requests per minute per API key unless the key has its own limit; shared via Redis if set.
+    rate_limit_per_minute: int = 600
+    redis_url: str | None = None
 
     @property
     def is_prod(self) -> bool:
@@ -39,7 +42,7 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Read every LOYALGRAPH_* variable; each part of the state may be moved on its own."""
         env = dict(os.environ if environ is None else environ)
-        home = Path(env.get("LOYALGRAPH_HOME", "var")).expanduser().resolve()
+        home = default_home(env)
         raw_env = env.get("LOYALGRAPH_ENV", "dev").lower()
         try:
             environment = Environment(raw_env)
@@ -55,6 +58,9 @@ class Settings:
             refresh = -1.0
         if not 0 <= refresh <= 86_400:
             raise SettingsError("LOYALGRAPH_MODEL_REFRESH_SECONDS must be 0 to 86400 seconds")
+        raw_limit = env.get("LOYALGRAPH_RATE_LIMIT", "600")
+        if not raw_limit.isdigit() or int(raw_limit) < 1:
+            raise SettingsError("LOYALGRAPH_RATE_LIMIT must be a whole number of requests/minute")
         if len(currency) != 3 or not currency.isalpha():
             raise SettingsError("LOYALGRAPH_CURRENCY must be an ISO 4217 code such as RUB")
         return cls(
@@ -71,6 +77,8 @@ class Settings:
             env=environment,
             currency=currency,
             model_refresh_seconds=refresh,
+            rate_limit_per_minute=int(raw_limit),
+            redis_url=env.get("LOYALGRAPH_REDIS_URL") or None,
         )
 
     def ensure_dirs(self) -> None:
@@ -81,6 +89,26 @@ class Settings:
             db_path = sqlite_path(self.database_url)
             if db_path is not None:
                 db_path.parent.mkdir(parents=True, exist_ok=True)
+
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def default_home(env: dict[str, str]) -> Path:
+    """The data home, the same absolute place whatever the working folder:
+
+    1. LOYALGRAPH_HOME when set (a relative value is taken from the working folder, once);
+    2. else, when loyalgraph runs from a source checkout (an editable install, `make run`),
+       that checkout's `var/`, so a cron job started from `/` sees the data of `make run`;
+    3. else (an installed package) `$XDG_DATA_HOME/loyalgraph` (~/.local/share/loyalgraph).
+    """
+    configured = env.get("LOYALGRAPH_HOME")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    if (CHECKOUT / "pyproject.toml").exists() and (CHECKOUT / "migrations").is_dir():
+        return CHECKOUT / "var"
+    data = env.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
+    return Path(data).expanduser().resolve() / "loyalgraph"
 
 
 def sqlite_path(url: str) -> Path | None:

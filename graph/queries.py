@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, type_coerce
@@ -321,10 +321,11 @@ class RfmFacts:
     def average_check_minor(self) -> int | None:
         return round(self.gross_minor / self.frequency) if self.frequency else None
 
-    def recency_days(self, now: datetime) -> float | None:
+    def recency_days(self, now: datetime) -> int | None:
+        """Whole days (24-hour periods, floored) from the last purchase to `now`."""
         if self.last_purchase_at is None:
             return None
-        return (now - self.last_purchase_at).total_seconds() / 86400
+        return whole_days(self.last_purchase_at, now)
 
     @property
     def average_interpurchase_days(self) -> float | None:
@@ -333,10 +334,16 @@ class RfmFacts:
         span = (self.last_purchase_at - self.first_purchase_at).total_seconds() / 86400
         return span / (self.frequency - 1)
 
-    def lifetime_days(self, now: datetime) -> float | None:
+    def lifetime_days(self, now: datetime) -> int | None:
+        """Whole days (24-hour periods, floored) from the first purchase to `now`."""
         if self.first_purchase_at is None:
             return None
-        return (now - self.first_purchase_at).total_seconds() / 86400
+        return whole_days(self.first_purchase_at, now)
+
+
+def whole_days(start: datetime, end: datetime) -> int:
+    """Complete days from `start` to `end` (floored; 0 on the same day, never negative)."""
+    return max(0, (end - start) // timedelta(days=1))
 
 
 async def rfm_for(

@@ -55,8 +55,15 @@ class LocalKeyring:
     what a KMS provider is for.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
+        if not create and not path.exists():
+            # A command that only reads must not invent a keyring: a new one would make every
+            # genuine signature look foreign and every ciphertext unreadable.
+            raise KeyProviderError(
+                f"no keyring at {path}: set LOYALGRAPH_HOME (or LOYALGRAPH_KEYRING) to the data "
+                "home that holds it (see `loyalgraph doctor`)"
+            )
         self._data = self._load_or_create(path)
         self._mtime = path.stat().st_mtime_ns
 

@@ -24,32 +24,46 @@ async def test_reviews_and_helpful_votes(gql):
     await gql.data(VOTE, {"i": {"reviewId": review["id"], "voterId": other, "helpful": False}}, as_="app")
     changed = await gql.data(VOTE, {"i": {"reviewId": review["id"], "voterId": other, "helpful": True}}, as_="app")
     assert changed["reviewVote"]["review"] == {"helpfulVotes": 2, "unhelpfulVotes": 0}
-    own = await gql.data(VOTE, {"i": {"reviewId": review["id"], "voterId": author, "helpful": True}}, as_="app")
+    own = await gql.data(
+        VOTE, {"i": {"reviewId": review["id"], "voterId": author, "helpful": True}}, as_="app"
+    )
     assert own["reviewVote"]["errors"][0]["code"] == "OWN_REVIEW_VOTE"
-    twice = await gql.data(REVIEW, {"i": {"customerId": author, "productSku": "RUN-1", "rating": 1}}, as_="app")
+    twice = await gql.data(
+        REVIEW, {"i": {"customerId": author, "productSku": "RUN-1", "rating": 1}}, as_="app"
+    )
     assert twice["reviewSubmit"]["errors"][0]["code"] == "DUPLICATE_REVIEW"
-    bad = await gql.data(REVIEW, {"i": {"customerId": author, "productSku": "RUN-2", "rating": 6}}, as_="app")
+    bad = await gql.data(
+        REVIEW, {"i": {"customerId": author, "productSku": "RUN-2", "rating": 6}}, as_="app"
+    )
     assert bad["reviewSubmit"]["errors"][0]["field"] == ["input", "rating"]
 
 
 async def test_referral_chain_converts_on_first_purchase(gql):
     grandma, mother, child = [await _customer(gql, f"+7916777100{n}") for n in range(3)]
     for referrer, referee in ((grandma, mother), (mother, child)):
-        code = (await gql.data(CREATE, {"i": {"referrerId": referrer}}, as_="app"))["referralCreate"]["referral"]["code"]
+        code = (await gql.data(CREATE, {"i": {"referrerId": referrer}}, as_="app"))[
+            "referralCreate"
+        ]["referral"]["code"]
         accepted = await gql.data(ACCEPT, {"i": {"code": code, "customerId": referee}}, as_="app")
         assert accepted["referralAccept"]["referral"]["status"] == "REGISTERED"
     reused = await gql.data(ACCEPT, {"i": {"code": code, "customerId": grandma}}, as_="app")
     assert reused["referralAccept"]["errors"][0]["code"] == "REFERRAL_ALREADY_USED"
     await gql.data(PURCHASE, {"input": purchase_input(child, "child-first-1")}, as_="app")
     graph = await gql.data(
-        'query($id: ID!) { customer(id: $id) { referredBy { status convertedAt referrer { id referredBy { status referrer { id } } } } } }',
+        "query($id: ID!) { customer(id: $id) { referredBy { status convertedAt referrer { id referredBy { status referrer { id } } } } } }",
         {"id": child},
     )
     referred = graph["customer"]["referredBy"]
     assert referred["status"] == "CONVERTED" and referred["convertedAt"]
     assert referred["referrer"]["id"] == mother
-    assert referred["referrer"]["referredBy"] == {"status": "REGISTERED", "referrer": {"id": grandma}}
-    made = await gql.data('query($id: ID!) { customer(id: $id) { referralsMade { status referee { id } } } }', {"id": mother})
+    assert referred["referrer"]["referredBy"] == {
+        "status": "REGISTERED",
+        "referrer": {"id": grandma},
+    }
+    made = await gql.data(
+        "query($id: ID!) { customer(id: $id) { referralsMade { status referee { id } } } }",
+        {"id": mother},
+    )
     assert made["customer"]["referralsMade"] == [{"status": "CONVERTED", "referee": {"id": child}}]
 
 
@@ -65,11 +79,29 @@ async def test_self_referral_and_taken_codes(gql):
 
 async def test_social_profiles(gql):
     one, two = await _customer(gql, "+79167773000"), await _customer(gql, "+79167773001")
-    linked = await gql.data(SOCIAL, {"i": {"customerId": one, "platform": "VK", "handle": "@Runner", "followers": 15000}}, as_="operator")
-    assert linked["socialProfileLink"]["socialProfile"] == {"platform": "VK", "handle": "runner", "followers": 15000}
-    again = await gql.data(SOCIAL, {"i": {"customerId": one, "platform": "VK", "handle": "runner", "followers": 16000}}, as_="operator")
+    linked = await gql.data(
+        SOCIAL,
+        {"i": {"customerId": one, "platform": "VK", "handle": "@Runner", "followers": 15000}},
+        as_="operator",
+    )
+    assert linked["socialProfileLink"]["socialProfile"] == {
+        "platform": "VK",
+        "handle": "runner",
+        "followers": 15000,
+    }
+    again = await gql.data(
+        SOCIAL,
+        {"i": {"customerId": one, "platform": "VK", "handle": "runner", "followers": 16000}},
+        as_="operator",
+    )
     assert again["socialProfileLink"]["socialProfile"]["followers"] == 16000
-    stolen = await gql.data(SOCIAL, {"i": {"customerId": two, "platform": "VK", "handle": "RUNNER"}}, as_="operator")
+    stolen = await gql.data(
+        SOCIAL, {"i": {"customerId": two, "platform": "VK", "handle": "RUNNER"}}, as_="operator"
+    )
     assert stolen["socialProfileLink"]["errors"][0]["code"] == "SOCIAL_PROFILE_TAKEN"
-    negative = await gql.data(SOCIAL, {"i": {"customerId": two, "platform": "VK", "handle": "x", "followers": -1}}, as_="operator")
+    negative = await gql.data(
+        SOCIAL,
+        {"i": {"customerId": two, "platform": "VK", "handle": "x", "followers": -1}},
+        as_="operator",
+    )
     assert negative["socialProfileLink"]["errors"][0]["field"] == ["input", "followers"]

@@ -41,17 +41,41 @@ async def _snapshot(gql, customer_id):
 
 async def _person_with_history(gql):
     first = await _register(gql, channel="POS", phone="+79161230001", firstName="Иван")
-    second = await _register(gql, channel="WEB", email="ivan@example.com", lastName="Петров", birthDate="1990-05-17")
-    await gql.data(PURCHASE, {"input": purchase_input(first, "pos-receipt-1", price=5_000)}, as_="app")
-    await gql.data(PURCHASE, {"input": purchase_input(second, "web-order-1", price=7_000, channel="WEB")}, as_="app")
+    second = await _register(
+        gql, channel="WEB", email="ivan@example.com", lastName="Петров", birthDate="1990-05-17"
+    )
+    await gql.data(
+        PURCHASE, {"input": purchase_input(first, "pos-receipt-1", price=5_000)}, as_="app"
+    )
+    await gql.data(
+        PURCHASE,
+        {"input": purchase_input(second, "web-order-1", price=7_000, channel="WEB")},
+        as_="app",
+    )
     review = await gql.data(
-        'mutation($i: ReviewSubmitInput!) { reviewSubmit(input: $i) { errors { code } } }',
-        {"i": {"customerId": second, "productSku": "SKU-9", "rating": 5, "text": "Отличные кроссовки"}}, as_="app",
+        "mutation($i: ReviewSubmitInput!) { reviewSubmit(input: $i) { errors { code } } }",
+        {
+            "i": {
+                "customerId": second,
+                "productSku": "SKU-9",
+                "rating": 5,
+                "text": "Отличные кроссовки",
+            }
+        },
+        as_="app",
     )
     assert review["reviewSubmit"]["errors"] == []
     social = await gql.data(
-        'mutation($i: SocialProfileLinkInput!) { socialProfileLink(input: $i) { errors { code } } }',
-        {"i": {"customerId": second, "platform": "TELEGRAM", "handle": "@ivan_runs", "followers": 1200}}, as_="app",
+        "mutation($i: SocialProfileLinkInput!) { socialProfileLink(input: $i) { errors { code } } }",
+        {
+            "i": {
+                "customerId": second,
+                "platform": "TELEGRAM",
+                "handle": "@ivan_runs",
+                "followers": 1200,
+            }
+        },
+        as_="app",
     )
     assert social["socialProfileLink"]["errors"] == []
     return first, second
@@ -61,7 +85,9 @@ async def test_merge_then_unmerge_restores_both_customers_exactly(gql):
     first, second = await _person_with_history(gql)
     before = {first: await _snapshot(gql, first), second: await _snapshot(gql, second)}
 
-    merged = await gql.data(MERGE, {"input": {"customerIds": [first, second], "reason": "same person"}})
+    merged = await gql.data(
+        MERGE, {"input": {"customerIds": [first, second], "reason": "same person"}}
+    )
     payload = merged["customersMerge"]
     assert payload["errors"] == []
     assert payload["survivor"]["id"] == first  # the longest-standing customer survives
@@ -71,8 +97,14 @@ async def test_merge_then_unmerge_restores_both_customers_exactly(gql):
     assert {i["kind"] for i in survivor["identities"]} == {"PHONE", "EMAIL"}
     assert len(survivor["events"]["edges"]) == 2
     assert survivor["rfm"]["monetary"]["amountMinor"] == 24_000
-    assert survivor["profile"] == {"firstName": "Иван", "lastName": "Петров", "birthDate": "1990-05-17"}
-    by_email = await gql.data('query { customerByIdentifier(kind: EMAIL, value: "IVAN@example.com") { id } }')
+    assert survivor["profile"] == {
+        "firstName": "Иван",
+        "lastName": "Петров",
+        "birthDate": "1990-05-17",
+    }
+    by_email = await gql.data(
+        'query { customerByIdentifier(kind: EMAIL, value: "IVAN@example.com") { id } }'
+    )
     assert by_email["customerByIdentifier"]["id"] == first
 
     undone = await gql.data(UNMERGE, {"input": {"customerId": second}})
@@ -88,14 +120,24 @@ async def test_unmerge_of_a_chain_restores_what_the_merged_customer_brought(gql)
     c = await _register(gql, channel="MOBILE_APP", phone="+79161230013")
     await gql.data(PURCHASE, {"input": purchase_input(c, "app-order-1")}, as_="app")
     before_b = await _snapshot(gql, b)
-    assert (await gql.data(MERGE, {"input": {"customerIds": [b, c], "survivorId": b}}))["customersMerge"]["errors"] == []
+    assert (await gql.data(MERGE, {"input": {"customerIds": [b, c], "survivorId": b}}))[
+        "customersMerge"
+    ]["errors"] == []
     with_c = await _snapshot(gql, b)
-    assert (await gql.data(MERGE, {"input": {"customerIds": [a, b]}}))["customersMerge"]["errors"] == []
-    assert len((await _snapshot(gql, c))["identities"]) == 3  # c resolves to a, which holds all three
+    assert (await gql.data(MERGE, {"input": {"customerIds": [a, b]}}))["customersMerge"][
+        "errors"
+    ] == []
+    assert (
+        len((await _snapshot(gql, c))["identities"]) == 3
+    )  # c resolves to a, which holds all three
 
-    assert (await gql.data(UNMERGE, {"input": {"customerId": b}}))["customerUnmerge"]["errors"] == []
+    assert (await gql.data(UNMERGE, {"input": {"customerId": b}}))["customerUnmerge"][
+        "errors"
+    ] == []
     assert await _snapshot(gql, b) == with_c  # b comes back with c inside it
-    assert (await gql.data(UNMERGE, {"input": {"customerId": c}}))["customerUnmerge"]["errors"] == []
+    assert (await gql.data(UNMERGE, {"input": {"customerId": c}}))["customerUnmerge"][
+        "errors"
+    ] == []
     assert await _snapshot(gql, b) == before_b
 
 
@@ -111,14 +153,30 @@ async def test_merge_errors_are_typed_and_change_nothing(gql):
 
 
 async def test_unmerge_withdraws_data_that_later_merges_passed_on(gql):
-    anna = await _register(gql, channel="POS", phone="+79161230031", firstName="Анна", birthDate="1991-02-03")
+    anna = await _register(
+        gql, channel="POS", phone="+79161230031", firstName="Анна", birthDate="1991-02-03"
+    )
     bare = await _register(gql, channel="WEB", phone="+79161230032")
     root = await _register(gql, channel="MOBILE_APP", phone="+79161230033", lastName="Кузнецова")
-    assert (await gql.data(MERGE, {"input": {"customerIds": [anna, bare], "survivorId": bare}}))["customersMerge"]["errors"] == []
-    assert (await gql.data(MERGE, {"input": {"customerIds": [bare, root], "survivorId": root}}))["customersMerge"]["errors"] == []
-    assert (await _snapshot(gql, root))["profile"] == {"firstName": "Анна", "lastName": "Кузнецова", "birthDate": "1991-02-03"}
-    assert (await gql.data(UNMERGE, {"input": {"customerId": anna}}))["customerUnmerge"]["errors"] == []
-    assert (await _snapshot(gql, root))["profile"] == {"firstName": None, "lastName": "Кузнецова", "birthDate": None}
+    assert (await gql.data(MERGE, {"input": {"customerIds": [anna, bare], "survivorId": bare}}))[
+        "customersMerge"
+    ]["errors"] == []
+    assert (await gql.data(MERGE, {"input": {"customerIds": [bare, root], "survivorId": root}}))[
+        "customersMerge"
+    ]["errors"] == []
+    assert (await _snapshot(gql, root))["profile"] == {
+        "firstName": "Анна",
+        "lastName": "Кузнецова",
+        "birthDate": "1991-02-03",
+    }
+    assert (await gql.data(UNMERGE, {"input": {"customerId": anna}}))["customerUnmerge"][
+        "errors"
+    ] == []
+    assert (await _snapshot(gql, root))["profile"] == {
+        "firstName": None,
+        "lastName": "Кузнецова",
+        "birthDate": None,
+    }
     assert (await _snapshot(gql, anna))["profile"]["firstName"] == "Анна"
 
 
@@ -132,18 +190,33 @@ async def test_a_mutation_decides_on_what_the_database_holds_now(gql, app, provi
 
     a = await _register(gql, channel="POS", phone="+79161230041")
     b = await _register(gql, channel="WEB", phone="+79161230042")
-    review = 'mutation($i: ReviewSubmitInput!) { reviewSubmit(input: $i) { review { id } errors { code } } }'
-    assert (await gql.data(review, {"i": {"customerId": b, "productSku": "SKU-1", "rating": 5}}, as_="app"))["reviewSubmit"]["errors"] == []
+    review = "mutation($i: ReviewSubmitInput!) { reviewSubmit(input: $i) { review { id } errors { code } } }"
+    assert (
+        await gql.data(
+            review, {"i": {"customerId": b, "productSku": "SKU-1", "rating": 5}}, as_="app"
+        )
+    )["reviewSubmit"]["errors"] == []
 
     async def merge_lands_first(session):
         async with transaction(app.state.sessions) as other:
             ids = [customer_uuid(a), customer_uuid(b)]
-            await merge_customers(other, FieldCipher(other, provider), customer_ids=ids, survivor_id=ids[1], actor="op")
+            await merge_customers(
+                other,
+                FieldCipher(other, provider),
+                customer_ids=ids,
+                survivor_id=ids[1],
+                actor="op",
+            )
         await begin_write(session)
 
     monkeypatch.setattr(boundary, "begin_write", merge_lands_first)
     # A's own token: authentication loads A (still active) before the merge lands
-    late = await gql.data(review, {"i": {"customerId": a, "productSku": "SKU-1", "rating": 1}}, as_="customer", customer=str(customer_uuid(a)))
+    late = await gql.data(
+        review,
+        {"i": {"customerId": a, "productSku": "SKU-1", "rating": 1}},
+        as_="customer",
+        customer=str(customer_uuid(a)),
+    )
     monkeypatch.undo()
     assert late["reviewSubmit"]["errors"][0]["code"] == "DUPLICATE_REVIEW"  # A is B now
     assert len((await _snapshot(gql, b))["reviews"]) == 1

@@ -111,7 +111,9 @@ def test_filters_narrow_the_export_and_the_signature_records_them(seeded, tmp_pa
 def test_a_signature_from_another_keyring_fails(seeded, tmp_path):
     output = tmp_path / "consent.csv"
     run(seeded, "export", "consent-audit", "--format", "csv", "--output", str(output))
-    other = {**seeded, "LOYALGRAPH_KEYRING": str(tmp_path / "someone-elses-keyring.json")}
+    other_keyring = tmp_path / "someone-elses-keyring.json"
+    LocalKeyring(other_keyring)  # an existing keyring of another data home
+    other = {**seeded, "LOYALGRAPH_KEYRING": str(other_keyring)}
 
     failed = run(other, "export", "verify", str(output), check=False)
 

@@ -85,8 +85,12 @@ class RfmFacts:
     facts: strawberry.Private[queries.RfmFacts]
     now: strawberry.Private[dt.datetime]
 
-    @strawberry.field
-    def recency_days(self) -> float | None:
+    @strawberry.field(description="The instant the day counts are measured to.")
+    def as_of(self) -> dt.datetime:
+        return self.now
+
+    @strawberry.field(description="Whole days from the last purchase to `asOf` (floored).")
+    def recency_days(self) -> int | None:
         return self.facts.recency_days(self.now)
 
     @strawberry.field
@@ -108,8 +112,8 @@ class RfmFacts:
     def average_inter_purchase_days(self) -> float | None:
         return self.facts.average_interpurchase_days
 
-    @strawberry.field(description="Days since the first purchase.")
-    def lifetime_days(self) -> float | None:
+    @strawberry.field(description="Whole days from the first purchase to `asOf` (floored).")
+    def lifetime_days(self) -> int | None:
         return self.facts.lifetime_days(self.now)
 
 
@@ -260,7 +264,8 @@ class Customer(Node):
         facts = await info.context.loaders.rfm.load(self.row.id)
         if facts is None:
             facts = queries.RfmFacts(info.context.settings.currency, 0, 0, 0, None, None)
-        return RfmFacts(facts=facts, now=utcnow())
+        # One instant, to the second, for every day count of this answer (stated in `asOf`).
+        return RfmFacts(facts=facts, now=utcnow().replace(microsecond=0))
 
     @strawberry.field(description="Points, tier and ledger; null while no program is loaded.")
     async def loyalty(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -14,11 +15,18 @@ from api.schema.common import UserError, customer_uuid, from_global_id
 from api.schema.enums import Long
 from api.schema.events.types import EventNode, Purchase, ReturnEvent, event_node
 from api.schema.transaction import in_transaction
+from core.clock import utcnow
+from graph import models
 from graph.enums import CampaignAction, Channel, EventType, IdentityKind
 from graph.events import CustomerRef, record_event, record_purchase, record_return
 from graph.lines import LineInput
 
+if TYPE_CHECKING:
+    from api.schema.customer.types import Customer
+    from api.schema.loyalty.types import LoyaltyAccount
+
 RECORDERS = (Role.APP, Role.OPERATOR, Role.ADMIN)
+CustomerType = Annotated["Customer", strawberry.lazy("api.schema.customer.types")]
 
 
 @strawberry.input(description="Identify a customer by one identifier instead of an id.")
@@ -80,9 +88,30 @@ class PurchaseRecordInput:
     external_ref: str | None = None
 
 
+@strawberry.type(description="What the purchase did to the customer's points, for the till.")
+class PurchasePoints:
+    earned: Long = strawberry.field(description="Points the purchase earned (0 if none).")
+    pending_until: dt.datetime | None = strawberry.field(
+        description="When the earned points become spendable; null if they already are."
+    )
+    customer_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The account after the purchase: balance, pending, tier.")
+    async def account(
+        self, info: Info
+    ) -> Annotated[LoyaltyAccount, strawberry.lazy("api.schema.loyalty.types")] | None:
+        from api.schema.loyalty.types import loyalty_account
+
+        return await loyalty_account(info, self.customer_id)
+
+
 @strawberry.type
 class PurchaseRecordPayload:
     purchase: Purchase | None = None
+    customer: CustomerType | None = None
+    points: PurchasePoints | None = strawberry.field(
+        default=None, description="Null while no loyalty program is loaded."
+    )
     replayed: bool = strawberry.field(
         default=False, description="True when the key was seen before."
     )
@@ -129,6 +158,28 @@ class EventRecordPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+async def _purchase_payload(
+    info: Info, event: models.Event, *, replayed: bool
+) -> PurchaseRecordPayload:
+    from api.schema.access import visible_customer
+    from api.schema.customer.types import Customer
+    from loyalty.effects import purchase_points
+
+    customer = await visible_customer(info, event.customer_id)
+    points = None
+    if customer is not None and await info.context.loaders.loyalty.active_program():
+        found = await purchase_points(info.context.session, event.id, utcnow())
+        points = PurchasePoints(
+            earned=Long(found.earned), pending_until=found.pending_until, customer_id=customer.id
+        )
+    return PurchaseRecordPayload(
+        purchase=Purchase.from_row(event),
+        customer=None if customer is None else Customer.from_row(customer),
+        points=points,
+        replayed=replayed,
+    )
+
+
 def _purchase_uuid(value: str) -> uuid.UUID:
     return from_global_id(value, expected="Purchase")[1]
 
@@ -159,9 +210,7 @@ class EventMutation:
         )
         if recorded is None:
             return PurchaseRecordPayload(errors=errors)
-        return PurchaseRecordPayload(
-            purchase=Purchase.from_row(recorded.event), replayed=recorded.replayed
-        )
+        return await _purchase_payload(info, recorded.event, replayed=recorded.replayed)
 
     @strawberry.mutation
     async def return_record(self, info: Info, input: ReturnRecordInput) -> ReturnRecordPayload:

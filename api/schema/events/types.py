@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -13,6 +14,11 @@ from api.schema.enums import Long
 from api.schema.node import Node
 from graph import models
 from graph.enums import CampaignAction, Channel, EventType
+
+if TYPE_CHECKING:
+    from api.schema.customer.types import Customer
+
+CustomerRef = Annotated["Customer", strawberry.lazy("api.schema.customer.types")]
 
 
 @strawberry.type
@@ -89,6 +95,14 @@ class Purchase(EventNode):
     @strawberry.field
     def total(self) -> Money:
         return _money(self.row)
+
+    @strawberry.field(description="The customer it was recorded for (the survivor after a merge).")
+    async def customer(self, info: Info) -> CustomerRef | None:
+        from api.schema.access import visible_customer
+        from api.schema.customer.types import Customer
+
+        row = await visible_customer(info, self.row.customer_id)
+        return None if row is None else Customer.from_row(row)
 
     @strawberry.field
     async def lines(self, info: Info) -> list[Line]:
