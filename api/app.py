@@ -163,7 +163,7 @@ def create_app(settings: Settings | None = None, provider: KeyProvider | None = 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *EXPORT_ROUTES,
-            *IDE_ROUTES,
+            *([] if settings.is_prod else IDE_ROUTES),  # no IDE in production
         ],
         middleware=[
             Middleware(Observe, metrics=metrics),  # outermost: the request id covers every line

@@ -210,8 +210,13 @@ class GraphQLView(GraphQL[Context, None]):
                 await session.close()
             used = getattr(request.state, "api_key_used", None)
             if used is not None:
-                async with transaction(self.sessions) as use:
-                    await touch_last_used(use, key_id=used[0], last_used_at=used[1])
+                # Bookkeeping after the request's own commit: it must never change the answer
+                # (a failed write here would turn a committed mutation into an error).
+                try:
+                    async with transaction(self.sessions) as use:
+                        await touch_last_used(use, key_id=used[0], last_used_at=used[1])
+                except Exception as error:
+                    log.warning("api key last-used not recorded: %s", type(error).__name__)
             context = getattr(request.state, "context", None)
             if context is not None and context.personal_reads:
                 # Before the response leaves: if the audit cannot be written, the read fails.

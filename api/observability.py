@@ -248,7 +248,11 @@ class Observe:
     def _record(
         self, scope: Scope, request: bytes, response: bytes, status: int, started: float
     ) -> None:
-        if scope["path"] == "/graphql" and scope["method"] == "POST":
+        if scope["path"] == "/graphql" and status in (401, 429):
+            # Refused before anything ran: the caller's operationName must not become a label
+            # (an unauthenticated client could fill the label space, or write data into it).
+            operation = "unauthenticated" if status == 401 else "rate-limited"
+        elif scope["path"] == "/graphql" and scope["method"] == "POST":
             operation = self.metrics.operation_label(_operation_of(request))
         elif scope["path"] == "/graphql":
             operation = "GET /graphql"

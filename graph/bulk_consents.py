@@ -128,9 +128,11 @@ async def consent_row(
     purpose = row.choice("purpose", Purpose, required=True)
     channel = row.choice("channel", MarketingChannel)
     occurred_at = row.moment("occurred_at")
+    if occurred_at is None:
+        raise RowError("occurred_at is required")
     collected = row.choice("collected_channel", CollectionChannel, required=True)
     method = row.choice("method", CollectionMethod, required=True)
-    assert action is not None and purpose is not None and occurred_at is not None
+    assert action is not None and purpose is not None
     assert collected is not None and method is not None
     evidence = Evidence(
         occurred_at=occurred_at,

@@ -322,7 +322,7 @@ class Row:
             return None
         try:
             return as_utc(datetime.fromisoformat(value))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00:00+05:00
             raise RowError(f"{name} must be an ISO 8601 date-time") from None
 
     def object_id(self, name: str, type_name: str) -> uuid.UUID | None:

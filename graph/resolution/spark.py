@@ -28,6 +28,8 @@ def spark_api(master: str, *, app_name: str = "loyalgraph-identity") -> Any:
         SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.ui.enabled", "false")
+        # Decrypted records may spill or be cached on local disk: encrypt Spark's local I/O.
+        .config("spark.io.encryption.enabled", "true")
         # Splink's string-similarity UDFs (Jaro-Winkler, Damerau-Levenshtein) for Spark SQL.
         .config("spark.jars", similarity_jar_location())
         .config("spark.sql.shuffle.partitions", "8")

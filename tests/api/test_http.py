@@ -164,6 +164,7 @@ async def test_production_hides_introspection_suggestions_and_ide(prod):
     assert "Did you mean" not in typo["errors"][0]["message"]
     ide = await client.get("/graphql", headers={"Accept": "text/html"} | headers)
     assert ide.status_code != 200 or "graphiql" not in ide.text.lower()
+    assert (await client.get("/_graphiql/graphiql.min.js")).status_code == 404  # nor its assets
 
 
 async def test_production_masks_unexpected_errors(prod, gql, sessions):

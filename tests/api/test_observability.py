@@ -45,11 +45,15 @@ async def test_metrics_count_requests_latencies_and_errors(app, sessions) -> Non
     ok_key = ("loyalgraph_requests_total", (("operation", "Probe"), ("outcome", "ok")))
     assert values[ok_key] == 3
     assert (
-        values[("loyalgraph_requests_total", (("operation", "Probe"), ("outcome", "error")))] == 1
+        values[("loyalgraph_requests_total", (("operation", "Broken"), ("outcome", "error")))] == 1
     )
-    assert values[("loyalgraph_request_seconds_count", (("operation", "Probe"),))] == 4
+    assert ("loyalgraph_requests_total", (("operation", "Probe"), ("outcome", "error"))) not in values
+    assert values[("loyalgraph_request_seconds_count", (("operation", "Probe"),))] == 3
     assert values[("loyalgraph_request_seconds_sum", (("operation", "Probe"),))] > 0
     assert values[("loyalgraph_errors_total", (("code", "UNAUTHENTICATED"),))] == 1
+    # a refused caller's operationName never becomes a label
+    refused = ("loyalgraph_requests_total", (("operation", "unauthenticated"), ("outcome", "error")))
+    assert values[refused] == 1
     assert values[("loyalgraph_errors_total", (("code", "GRAPHQL_VALIDATION_FAILED"),))] == 1
     assert ("loyalgraph_db_pool_connections", (("state", "in_use"),)) in values or any(
         name == "loyalgraph_db_pool_connections" for name, _ in values

@@ -41,6 +41,8 @@ PHONE,+79165550102,WITHDRAW,MARKETING,SMS,,,2023-02-01T10:00:00Z,CONTACT_CENTER,
 PHONE,+79165550101,GRANT,PROFILING,,ru,7,2023-01-01T10:00:00Z,PAPER,SIGNATURE,,
 PHONE,+79165550199,GRANT,PROFILING,,ru,1,2023-01-01T10:00:00Z,PAPER,SIGNATURE,,
 PHONE,+79165550101,GRANT,MARKETING,,ru,1,2023-01-01T10:00:00Z,PAPER,SIGNATURE,,
+PHONE,+79165550102,GRANT,PROFILING,,ru,1,,PAPER,SIGNATURE,,
+PHONE,+79165550102,GRANT,PROFILING,,ru,1,0001-01-01T00:00:00+05:00,PAPER,SIGNATURE,,
 ,,,,,,,,,,,
 """
 
@@ -91,7 +93,9 @@ async def test_documents_then_consents_load_with_history_and_audit(
     # then good rows are consents with their history and audit entries, bad ones reported
     assert (report.imported, report.skipped, report.empty) == (3, 0, 1)
     reasons = dict(report.failed)
-    assert sorted(reasons) == [5, 6, 7]
+    assert sorted(reasons) == [5, 6, 7, 8, 9]
+    assert reasons[8] == "occurred_at is required"  # reported, not a crash of the batch
+    assert "occurred_at" in reasons[9]  # a date-time before the epoch's range in UTC
     assert "document_version" in reasons[5]
     assert reasons[6].startswith("CUSTOMER_NOT_FOUND")
     assert reasons[7].startswith("CHANNEL_REQUIRED")
