@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from cross_web import HTTPException
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -34,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.transport import decode_request_json
 from scoring.registry import Champions
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -157,13 +159,9 @@ class Metrics:
 
 
 def _operation_of(body: bytes) -> str:
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return "invalid"
-    if isinstance(payload, list):
-        return "batch"
-    if not isinstance(payload, dict):
+    try:  # the transport's own rule for a body, so nesting or bad bytes cannot raise here
+        payload = decode_request_json(body)
+    except HTTPException:
         return "invalid"
     name = payload.get("operationName")
     if isinstance(name, str) and _NAME.fullmatch(name):
