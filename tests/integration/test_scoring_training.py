@@ -120,14 +120,20 @@ async def test_a_worse_model_is_registered_but_not_promoted(seeded_settings, ses
 
 
 async def test_retraining_the_same_model_does_not_move_the_alias(seeded_settings, session,
-                                                                  tmp_path, trained_store):  # fmt: skip
+                                                                  tmp_path, trained_store,
+                                                                  backend):  # fmt: skip
     settings = with_champions(seeded_settings, trained_store, tmp_path)
-    outcome = await train(
-        session, settings=settings, request=TrainRequest(kind=ModelKind.VALUE, cutoff=ANCHOR)
-    )
+    request = TrainRequest(kind=ModelKind.VALUE, cutoff=ANCHOR)
+    if backend != "sqlite":
+        # The store's champion was trained on the SQLite copy of the demo; this database holds
+        # the same people under other (random) ids, so rows come in another order and LightGBM
+        # may fit a slightly different model. Train once here to make this data the champion's.
+        await train(session, settings=settings, request=request)
+    champion = resolve_alias(settings.mlflow_tracking_uri, ModelKind.VALUE).version
+    outcome = await train(session, settings=settings, request=request)
     # Same data, same seed: the same model. A tie is not a win.
-    assert not outcome.promoted and "does not beat champion v1" in outcome.reason
-    assert resolve_alias(settings.mlflow_tracking_uri, ModelKind.VALUE).version == "1"
+    assert not outcome.promoted and f"does not beat champion v{champion}" in outcome.reason
+    assert resolve_alias(settings.mlflow_tracking_uri, ModelKind.VALUE).version == champion
 
 
 @pytest.mark.parametrize(
